@@ -1,0 +1,7 @@
+"""``python -m linclip``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

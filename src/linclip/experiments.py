@@ -1,0 +1,218 @@
+"""Experiment sweeps: a grid of (eta, n, method) x trials, returned as a tidy DataFrame.
+
+Reproducibility contract: trial ``t`` at ``(n, eta)`` draws its data from
+``SeedSequence(seed, spawn_key=(n, eta_key, t))``, whatever else is in the grid and however many
+worker processes run it. All methods of one trial see the *same* pairs (common random numbers),
+so differences between methods are paired comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._validate import check_int
+from .filters import FILTERING_METHODS, METHODS, run_method
+from .metrics import subspace_error
+from .model import BimodalModel, PairSample, StreamingSample
+
+__all__ = ["MethodSpec", "trial_seed", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
+
+ROW_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "rho", "method", "theta",
+               "keep_fraction", "trial", "err", "err_x", "err_xt", "kept_fraction",
+               "kept_clean_fraction", "n_kept", "sample_clean_fraction", "threshold"]
+
+#: Above this many pairs a trial streams its data in chunks instead of holding it in memory.
+IN_MEMORY_LIMIT = 2_000_000
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method with its filtering knob.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`linclip.filters.METHODS`.
+    theta : float, optional
+        Threshold :math:`\\theta` (oracle units) for the filtering methods.
+    keep_fraction : float, optional
+        Kept fraction :math:`q` for the filtering methods.
+
+    A filtering method given neither knob uses the paper's untuned default :math:`\\theta = 0`.
+    """
+
+    method: str
+    theta: float | None = None
+    keep_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.method in FILTERING_METHODS and self.theta is None and self.keep_fraction is None:
+            object.__setattr__(self, "theta", 0.0)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable label, e.g. ``teacher (θ=0)`` or ``teacher-split (q=30%)``."""
+        if self.theta is not None:
+            return f"{self.method} (θ={self.theta:g})"
+        if self.keep_fraction is not None:
+            return f"{self.method} (q={100 * self.keep_fraction:g}%)"
+        return self.method
+
+
+def _as_spec(method: str | MethodSpec) -> MethodSpec:
+    return method if isinstance(method, MethodSpec) else MethodSpec(method)
+
+
+def trial_seed(seed: int, n: int, eta: float, trial: int) -> np.random.SeedSequence:
+    """The seed sequence of one trial; depends only on (seed, n, eta, trial)."""
+    eta_key = int(round(eta * 10**12))
+    return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key, int(trial)))
+
+
+def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[MethodSpec],
+              seed: int = 0, rho: float = 1.0, resample_bases: bool = True,
+              chunk_size: int = 200_000) -> list[dict]:
+    """Run every method on one sample of ``n`` pairs; return one row (dict) per method.
+
+    Parameters
+    ----------
+    model : BimodalModel
+        Dimensions, noise and clean fraction :math:`\\eta`.
+    n : int
+        Number of pairs :math:`n`.
+    trial : int
+        Trial index (selects the random stream).
+    methods : sequence of MethodSpec
+        Methods to run on the same pairs.
+    seed : int
+        Root seed of the whole experiment.
+    rho : float
+        Regularisation :math:`\\rho`.
+    resample_bases : bool
+        Draw fresh random :math:`U, \\tilde U` for each trial (as in the paper's experiments).
+    chunk_size : int
+        Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
+    """
+    ss = trial_seed(seed, n, model.eta, trial)
+    basis_ss, data_ss = ss.spawn(2)
+    if resample_bases:
+        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
+    stream = StreamingSample(model, n, data_ss, chunk_size=min(chunk_size, n))
+    if n <= IN_MEMORY_LIMIT:
+        chunks = list(stream.chunks())
+        source = PairSample(np.concatenate([c.x for c in chunks]),
+                            np.concatenate([c.xt for c in chunks]),
+                            np.concatenate([c.clean for c in chunks]))
+        sample_clean = source.clean_count / n
+    else:
+        source = stream
+        sample_clean = sum(c.clean_count for c in stream.chunks()) / n
+    rows = []
+    for spec in methods:
+        out = run_method(source, spec.method, model.r, rho=rho, theta=spec.theta,
+                         keep_fraction=spec.keep_fraction, U=model.U, U_t=model.U_t)
+        rep = subspace_error(out.student, model.U, model.U_t)
+        rows.append(dict(eta=model.eta, n=n, d=model.d, d_t=model.d_t, r=model.r,
+                         gamma=model.gamma, gamma_t=model.gamma_t, rho=rho, method=spec.method,
+                         theta=math.nan if spec.theta is None else spec.theta,
+                         keep_fraction=(math.nan if spec.keep_fraction is None
+                                        else spec.keep_fraction),
+                         trial=trial, err=rep.err, err_x=rep.err_x, err_xt=rep.err_xt,
+                         kept_fraction=out.kept_fraction,
+                         kept_clean_fraction=out.kept_clean_fraction, n_kept=out.n_kept,
+                         sample_clean_fraction=sample_clean, threshold=out.threshold))
+    return rows
+
+
+def _run_task(args: tuple) -> list[dict]:
+    return run_trial(*args)
+
+
+def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterable[float],
+             methods: Sequence[str | MethodSpec] = ("none",), trials: int = 10, seed: int = 0,
+             rho: float = 1.0, jobs: int = 1, resample_bases: bool = True,
+             chunk_size: int = 200_000, progress: bool = False) -> pd.DataFrame:
+    """Run a grid of experiments and return one row per (eta, n, trial, method).
+
+    Parameters
+    ----------
+    model : BimodalModel
+        Supplies :math:`d, \\tilde d, r, \\gamma, \\tilde\\gamma`; its ``eta`` is overridden by the
+        grid.
+    n : int or iterable of int
+        Sample sizes :math:`n`.
+    eta : float or iterable of float
+        Clean fractions :math:`\\eta \\in (0, 1]`.
+    methods : sequence of str or MethodSpec
+        Methods (strings use the default knob, :math:`\\theta = 0` for filters).
+    trials : int
+        Trials per grid point.
+    seed : int
+        Root seed; see the module docstring for the reproducibility contract.
+    rho : float
+        Regularisation :math:`\\rho`.
+    jobs : int
+        Worker processes (results do not depend on it). ``-1`` uses every core.
+    resample_bases : bool
+        Fresh random :math:`U, \\tilde U` per trial.
+    chunk_size : int
+        Chunk size for streamed (large-``n``) trials.
+    progress : bool
+        Show a tqdm progress bar over trials.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`ROW_COLUMNS`.
+    """
+    ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]
+    etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]
+    specs = [_as_spec(m) for m in methods]
+    if not specs:
+        raise ValueError("methods must name at least one method")
+    trials = check_int("trials", trials)
+    jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
+    tasks = [(model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size)
+             for e in etas for nn in ns for t in range(trials)]
+    if jobs == 1:
+        results = map(_run_task, tasks)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        results = pool.map(_run_task, tasks)
+    if progress:
+        from tqdm.auto import tqdm
+        results = tqdm(results, total=len(tasks), desc="trials", unit="trial")
+    try:
+        rows = [row for task_rows in results for row in task_rows]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return pd.DataFrame(rows, columns=ROW_COLUMNS)
+
+
+def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n")) -> pd.DataFrame:
+    """Mean, standard deviation and standard error of ERR (and kept fractions) per group."""
+    keys = [k for k in by if k in frame.columns]
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    out = grouped.agg(err_mean=("err", "mean"), err_std=("err", "std"),
+                      err_x_mean=("err_x", "mean"), err_xt_mean=("err_xt", "mean"),
+                      kept_fraction_mean=("kept_fraction", "mean"),
+                      kept_clean_fraction_mean=("kept_clean_fraction", "mean"),
+                      trials=("err", "size")).reset_index()
+    out["err_sem"] = out["err_std"] / np.sqrt(out["trials"])
+    return out
+
+
+def spec_dict(spec: MethodSpec) -> dict:
+    """The spec as a plain dict (for JSON output)."""
+    return asdict(spec)

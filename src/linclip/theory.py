@@ -1,0 +1,73 @@
+r"""Closed-form shapes of the paper's bounds and the moments of the score (brief §5–§6).
+
+Constants hidden by :math:`\lesssim` are set to one: these functions give *shapes* to draw as
+reference lines and to compare slopes with, not numerical predictions. The book's own
+first-order predictions (with constants) live in separate modules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_int, check_positive, check_probability
+
+__all__ = ["snr_factor", "score_moments", "sample_size_condition", "corollary1_rate",
+           "proposition1_rate", "theorem1_rate"]
+
+
+def snr_factor(gamma: float, gamma_t: float) -> float:
+    r""":math:`(1+\gamma^{-1})(1+\tilde\gamma^{-1})`."""
+    gamma = check_positive("gamma", gamma, allow_inf=True)
+    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    return (1.0 + 1.0 / gamma) * (1.0 + 1.0 / gamma_t)
+
+
+def score_moments(r: int, gamma: float, gamma_t: float, clean: bool) -> tuple[float, float]:
+    r"""Mean and variance of the oracle score :math:`S=(z+U^\top\xi)^\top(\tilde z+\tilde U^\top\tilde\xi)`.
+
+    Clean law :math:`D_1`: mean :math:`r`, variance :math:`r + r(1+\gamma^{-1})(1+\tilde\gamma^{-1})`.
+    Corrupted law :math:`D_0`: mean 0, variance :math:`r(1+\gamma^{-1})(1+\tilde\gamma^{-1})`.
+    """
+    r = check_int("r", r)
+    s = snr_factor(gamma, gamma_t)
+    return (float(r), r + r * s) if clean else (0.0, r * s)
+
+
+def sample_size_condition(d: int, d_t: int, gamma: float, gamma_t: float, eta: float) -> float:
+    r"""The paper's sample-size scale :math:`\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/\eta^2`."""
+    d, d_t = check_int("d", d), check_int("d_t", d_t)
+    eta = check_probability("eta", eta)
+    return max(d, d_t) * snr_factor(gamma, gamma_t) / eta**2
+
+
+def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
+    r"""Shape of Corollary 1: :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed)."""
+    n = np.asarray(n, dtype=float)
+    eta = np.asarray(eta, dtype=float)
+    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
+        raise ValueError("n must be positive and eta in (0, 1]")
+    return np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n) / eta
+
+
+def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
+    r"""Shape of Proposition 1's lower bound: :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}` (reconstructed)."""
+    n = np.asarray(n, dtype=float)
+    eta = np.asarray(eta, dtype=float)
+    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
+        raise ValueError("n must be positive and eta in (0, 1]")
+    gamma = check_positive("gamma", gamma, allow_inf=True)
+    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    return np.sqrt(max(d / gamma, d_t / gamma_t) / n) / eta
+
+
+def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
+    r"""Shape of Theorem 1: :math:`\min\{\eta^{-1/2}, r\}\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed).
+
+    The two regimes cross at :math:`\eta = 1/r^2`.
+    """
+    n = np.asarray(n, dtype=float)
+    eta = np.asarray(eta, dtype=float)
+    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
+        raise ValueError("n must be positive and eta in (0, 1]")
+    base = np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n)
+    return np.minimum(1.0 / np.sqrt(eta), float(r)) * base
