@@ -30,7 +30,8 @@ def check_int(name: str, value: object, *, minimum: int = 1, maximum: int | None
               what: str = "") -> int:
     """Return ``value`` as ``int`` if it is an integer in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        if isinstance(value, Real) and not _is_nan(value) and float(value).is_integer():
+        if (not isinstance(value, bool) and isinstance(value, Real) and not _is_nan(value)
+                and float(value).is_integer()):
             value = int(value)
         else:
             raise ValueError(f"{name} must be an integer{what}; got {value!r}")
