@@ -8,8 +8,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
 
-export MPLBACKEND=Agg
 export PYTHONHASHSEED=0
+# Unit tests draw off-screen (Agg). The notebook kernels must NOT inherit MPLBACKEND=Agg:
+# they need the inline backend, or figure cells lose their committed image outputs.
+unset MPLBACKEND
 
 failed=()
 
@@ -43,7 +45,7 @@ pytest_no_tests_ok() {
 }
 
 run_step "Unit tests" \
-    python -m pytest tests
+    env MPLBACKEND=Agg python -m pytest tests
 
 run_step "Chapter notebooks (strict nbval)" \
     pytest_no_tests_ok --nbval --nbval-current-env \

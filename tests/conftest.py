@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 
+# One BLAS thread: the tiny matrix products here gain nothing from threads, and on a shared
+# 2-core machine oversubscribed OpenBLAS threads made the suite about twice as slow. This only
+# works if numpy is not imported yet (pytest loads this file before any test module).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import matplotlib  # noqa: E402
