@@ -55,11 +55,12 @@ def paper_model() -> BimodalModel:
 
 
 def mixture_entry_se(components: list[tuple[float, np.ndarray]], n: int) -> np.ndarray:
-    r"""Standard error of every entry of the sample second-moment matrix :math:`\frac1n\sum w w^\top`.
+    r"""Standard error of each entry of the second-moment matrix :math:`\frac1n\sum w w^\top`.
 
     For a zero-mean Gaussian vector with covariance K, :math:`E[w_i^2 w_j^2] = K_{ii}K_{jj} +
     2K_{ij}^2` (Isserlis). For a mixture with weights :math:`\pi_k` the fourth moment is the
-    weighted sum, so :math:`\operatorname{Var}(w_iw_j) = \sum_k\pi_k(K^k_{ii}K^k_{jj}+2(K^k_{ij})^2)
+    weighted sum, so
+    :math:`\operatorname{Var}(w_iw_j) = \sum_k\pi_k(K^k_{ii}K^k_{jj}+2(K^k_{ij})^2)
     - (\sum_k\pi_k K^k_{ij})^2` and the mean of ``n`` independent copies has standard error
     :math:`\sqrt{\operatorname{Var}/n}`.
     """

@@ -201,8 +201,8 @@ PAPER = BimodalModel(d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
 def test_unfiltered_error_scales_as_one_over_sqrt_n():
     # eta = 1 and gamma = 1e4: the sample-size condition n >~ max(d, d~) (1+1/gamma)^2 / eta^2
     # ~ 10 holds from n = 1e3 on, so ERR ~ sqrt(d / (gamma n)) and the log-log slope is -1/2.
-    # With 3 trials per point the fitted slope has a standard error of about 0.015 (seeds 0-7
-    # gave -0.46 ... -0.52), so +-0.1 is a safe yet meaningful band (-1 or 0 would fail).
+    # With 3 trials per point the regression stderr of the slope is 0.01-0.04 and seeds 0-7
+    # gave slopes -0.45 ... -0.52, so +-0.1 is a safe yet meaningful band (-1 or 0 would fail).
     ns = [1_000, 3_000, 10_000, 30_000, 100_000]
     frame = run_grid(PAPER, n=ns, eta=1.0, methods=["none"], trials=3, seed=1)
     s = summarize(frame)
@@ -213,7 +213,8 @@ def test_unfiltered_error_scales_as_one_over_sqrt_n():
 def test_unfiltered_error_scales_as_one_over_eta():
     # Fixed n = 3e4, eta from 0.2 to 1: n * eta^2 / max(d, d~) >= 120, far inside the
     # sample-size condition, so ERR ~ (1/eta) sqrt(d / (gamma n)) and the slope is -1.
-    # With 6 trials per point, seeds 0-7 gave slopes between -0.96 and -1.04.
+    # With 6 trials per point, seeds 0-7 gave slopes between -0.955 and -1.031 (regression
+    # stderr 0.005-0.07); -1/2 (the filtered rate) would fail the +-0.1 band.
     etas = np.geomspace(0.2, 1.0, 5)
     frame = run_grid(PAPER, n=30_000, eta=etas, methods=["none"], trials=6, seed=0)
     s = summarize(frame)

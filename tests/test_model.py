@@ -287,6 +287,7 @@ def test_sample_reproducible_and_shapes(small_model):
 # ----------------------------------------------------------------------------- PairSample
 def test_pair_sample_subset_split_chunks(small_model):
     s = small_model.sample(11, rng=4)
+    assert isinstance(s, PairSample) and isinstance(s.subset(s.clean), PairSample)
     assert s.n == 11 and s.clean_count == int(s.clean.sum())
     first, rest = s.split(5)
     assert (first.n, rest.n) == (5, 6)

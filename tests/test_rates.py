@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from linclip.experiments import run_grid, summarize
 from linclip.learner import cross_covariance
 from linclip.model import BimodalModel
-from linclip.rates import (Breakdown, Rank1Sine, fit_rate, locate_breakdown,
+from linclip.rates import (Breakdown, Rank1Sine, fit_rate, locate_breakdown, mean_sem,
                            perturbation_anatomy, proposition1_anatomy, proposition1_instance,
                            rank1_sine_decomposition, trial_pairs, wedin_chain_bound)
 from linclip.theory import corollary1_rate, proposition1_rate, sample_size_condition
@@ -64,10 +64,23 @@ def test_fit_rate_rejects_nonpositive():
         fit_rate([1, 2, 3], [1, 2])
 
 
+# ----------------------------------------------------------------------------------- mean_sem
+def test_mean_sem_matches_pandas():
+    import pandas as pd
+    frame = pd.DataFrame(dict(g=[1, 1, 1, 2, 2], a=[1.0, 2.0, 3.0, 4.0, 6.0],
+                              b=[0.0, 0.0, 3.0, 1.0, 1.0]))
+    out = mean_sem(frame, "g", ["a", "b"])
+    assert list(out.columns) == ["g", "a_mean", "a_sem", "b_mean", "b_sem", "trials"]
+    assert out.a_mean.tolist() == [2.0, 5.0] and out.trials.tolist() == [3, 2]
+    assert out.a_sem[0] == pytest.approx(1.0 / math.sqrt(3))
+    assert out.b_sem[1] == 0.0
+    with pytest.raises(ValueError, match=r"no column\(s\) \['c'\]"):
+        mean_sem(frame, "g", ["c"])
+
+
 # --------------------------------------------------------------------------- locate_breakdown
 def test_locate_breakdown_on_synthetic_curves():
     x = np.geomspace(1e-3, 1, 13)
-    flat = np.maximum(0.01 / x, 0.5)  # leaves the line (below it) where 0.01/x reaches 0.5
     bd = locate_breakdown(x, np.minimum(0.01 / x, 0.5), slope=-1, fit_min=0.1)
     assert isinstance(bd, Breakdown)
     assert bd.direction == "below"
@@ -77,7 +90,6 @@ def test_locate_breakdown_on_synthetic_curves():
     np.testing.assert_allclose(bd.reference(x[x >= 0.1]), 0.01 / x[x >= 0.1])
     up = locate_breakdown(x, np.where(x < 0.02, 2.0, 1.0) * 0.01 / x, slope=-1, fit_min=0.1)
     assert up.direction == "above" and up.x_first_off < 0.02 <= up.x_last_on
-    assert flat.size == 13
 
 
 def test_locate_breakdown_none_and_at_top():

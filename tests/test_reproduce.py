@@ -14,7 +14,8 @@ from linclip.experiments import MethodSpec, run_trial
 from linclip.filters import _split_chunks, run_method
 from linclip.model import BimodalModel, StreamingSample
 from linclip.reproduce import (CSV_COLUMNS, PAPER_ETAS, TABLE1_KEEP_FRACTIONS, ExperimentConfig,
-                               Regime, _run_task, _tail_chunks, experiment_config, fit_regimes,
+                               Regime, _run_task, _tail_chunks, complete_sweeps, experiment_config,
+                               first_order_errors, fit_regimes,
                                limit_blas_threads, load_trials, output_paths, run_experiment,
                                run_fused_trial, run_methods_fused, summarize_trials, table1_rows,
                                write_fig3a_figure)
@@ -341,3 +342,58 @@ def test_cli_mismatched_resume_exits_2(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "different definition" in err
+
+
+# ------------------------------------------------------------------------ predictions
+def test_first_order_errors_match_asymptotics():
+    from linclip.asymptotics import ChiLaw, expected_max, predict_unfiltered
+    from linclip.reproduce import _mean_of_max
+
+    a, b = ChiLaw(24, 1e-9), ChiLaw(16, 3e-9)
+    assert _mean_of_max(a, b) == pytest.approx(expected_max(a, b), rel=1e-6)
+
+    cfg = experiment_config("fig3a", "book")
+    pred = first_order_errors(cfg)
+    assert len(pred) == len(cfg.etas) * len(cfg.methods)
+    for eta in (1.0, PAPER_ETAS[3]):
+        none = pred[(pred.method == "none") & (pred.eta == eta)]["err_pred"].iloc[0]
+        ref = predict_unfiltered(cfg.n, eta, cfg.d, cfg.d_t, cfg.r, cfg.gamma, cfg.gamma_t).err
+        assert none == pytest.approx(ref, rel=1e-6)
+    # the clean-label oracle is the unfiltered learner on eta * n clean pairs
+    eta = PAPER_ETAS[5]
+    oc = pred[(pred.method == "oracle-clean") & (pred.eta == eta)]["err_pred"].iloc[0]
+    ref = predict_unfiltered(round(eta * cfg.n), 1.0, cfg.d, cfg.d_t, cfg.r, cfg.gamma,
+                             cfg.gamma_t).err
+    assert oc == pytest.approx(ref, rel=1e-3)  # eta * n is not an integer
+    # at small eta the theta = 0 filter keeps about half the pool with signal about 3/8
+    small = pred[(pred.method == "teacher") & (pred.eta == 1e-3)].iloc[0]
+    assert small["signal"] == pytest.approx(3 / 8, abs=2e-3)
+    assert small["n_used"] == pytest.approx(cfg.n / 2, rel=2e-3)
+
+
+def test_first_order_errors_table1_keep_all_is_unfiltered():
+    cfg = experiment_config("table1")
+    pred = first_order_errors(cfg)
+    full = pred[(pred.method == "teacher") & (pred.keep_fraction == 1.0)].iloc[0]
+    assert full["signal"] == pytest.approx(0.3) and full["n_used"] == cfg.n
+    q30 = pred[(pred.method == "teacher") & (pred.keep_fraction == 0.3)].iloc[0]
+    assert q30["n_used"] == pytest.approx(0.3 * cfg.n, rel=1e-6)
+    assert q30["err_pred"] < full["err_pred"]
+
+
+def test_complete_sweeps_drops_partial_trials():
+    cfg = tiny_config(trials=2)
+    frame = run_experiment(cfg)
+    partial = frame[~((frame.trial == 1) & (frame.eta == 0.1))]
+    kept = complete_sweeps(partial, cfg)
+    assert sorted(kept["trial"].unique()) == [0]
+    assert len(complete_sweeps(frame, cfg)) == len(frame)
+
+
+def test_cli_table1_single_trial_is_strict_json(tmp_path, capsys):
+    assert main(["reproduce", "table1", "--trials", "1", "--json", "--no-progress",
+                 "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text
+    rows = json.loads(text)
+    assert all(row["err_std"] == 0.0 and row["trials"] == 1 for row in rows)

@@ -13,7 +13,7 @@ from scipy import integrate, stats
 
 from linclip.score_law import (ClosedFormLaw, KeptMoments, ScoreLaw, conditional_mean,
                                cross_moment, even_r_closed_form, kept_clean_fraction,
-                               kept_moments, mixture_density, mixture_tail,
+                               kept_moments, mixture_density, mixture_tail, rate_factor_crossing,
                                sample_signal_coordinates, score_density, tail_probability,
                                threshold_for_fraction)
 from linclip.theory import score_moments
@@ -120,7 +120,8 @@ def test_density_matches_histogram():
 
 def test_mixture_density_is_the_weighted_sum():
     s = np.linspace(-3, 10, 7)
-    want = 0.3 * score_density(s, 4, 10.0, 10.0, True) + 0.7 * score_density(s, 4, 10.0, 10.0, False)
+    want = (0.3 * score_density(s, 4, 10.0, 10.0, True)
+            + 0.7 * score_density(s, 4, 10.0, 10.0, False))
     np.testing.assert_allclose(mixture_density(s, 0.3, 4, 10.0, 10.0), want)
 
 
@@ -189,7 +190,8 @@ def test_even_r_closed_form_r2_is_asymmetric_laplace():
     al, be, s = cf.alpha, cf.beta, cf.s
     assert sp.simplify(cf.density_pos - sp.exp(-s / (2 * al)) / (2 * (al + be))) == 0
     assert sp.simplify(cf.density_neg - sp.exp(s / (2 * be)) / (2 * (al + be))) == 0
-    total = sp.integrate(cf.density_pos, (s, 0, sp.oo)) + sp.integrate(cf.density_neg, (s, -sp.oo, 0))
+    total = (sp.integrate(cf.density_pos, (s, 0, sp.oo))
+             + sp.integrate(cf.density_neg, (s, -sp.oo, 0)))
     assert sp.simplify(total - 1) == 0
     # tail and partial mean are continuous at theta = 0
     assert sp.simplify((cf.tail_pos - cf.tail_neg).subs(cf.theta, 0)) == 0
@@ -322,3 +324,27 @@ def test_function_validation():
         sample_signal_coordinates(-1, 2)
     with pytest.raises(ValueError, match="s must"):
         score_density(np.inf, 2)
+
+
+# ------------------------------------------------------------------ regime crossing
+def test_rate_factor_crossing_equalises_the_two_thresholds():
+    eta = rate_factor_crossing(16)
+    assert 1e-3 < eta < 0.1
+    km = kept_moments(np.array([0.0, 8.0]), eta, 16)
+    assert km.rate_factor[0] == pytest.approx(km.rate_factor[1], rel=1e-9)
+    # below the crossing theta = 0 wins, above it theta = r/2 wins
+    below, above = kept_moments(np.array([0.0, 8.0]), eta / 3, 16), kept_moments(
+        np.array([0.0, 8.0]), min(3 * eta, 1.0), 16)
+    assert below.rate_factor[0] < below.rate_factor[1]
+    assert above.rate_factor[0] > above.rate_factor[1]
+
+
+def test_rate_factor_crossing_scales_like_one_over_r():
+    products = [rate_factor_crossing(r) * r for r in (32, 64, 128)]
+    assert all(0.3 < p < 0.45 for p in products)
+
+
+def test_rate_factor_crossing_absent_for_small_r():
+    assert math.isnan(rate_factor_crossing(2))
+    with pytest.raises(ValueError, match="eta_min"):
+        rate_factor_crossing(4, eta_min=0.0)

@@ -37,10 +37,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Real
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, special, stats
+from scipy import integrate, special
 
 from ._validate import check_int, check_positive, check_probability
 from .model import BimodalModel
@@ -54,6 +55,7 @@ __all__ = [
     "predict_unfiltered",
     "sample_cross_covariance",
     "simulate_unfiltered_errors",
+    "compare_unfiltered",
 ]
 
 
@@ -118,14 +120,15 @@ class ChiLaw:
         t = np.asarray(t, dtype=float)
         if self.is_degenerate:
             return np.where(t >= 0, 1.0, 0.0)
-        return stats.chi.cdf(t / math.sqrt(self.scale), self.dof)
+        # P(chi^2_k <= t^2/scale) = regularised lower incomplete gamma (fast, no scipy.stats)
+        return special.gammainc(self.dof / 2, np.maximum(t, 0.0) ** 2 / (2 * self.scale))
 
     def sf(self, t):
         r""":math:`P(X > t)` (vectorised)."""
         t = np.asarray(t, dtype=float)
         if self.is_degenerate:
             return np.where(t >= 0, 0.0, 1.0)
-        return stats.chi.sf(t / math.sqrt(self.scale), self.dof)
+        return special.gammaincc(self.dof / 2, np.maximum(t, 0.0) ** 2 / (2 * self.scale))
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile of :math:`X` (``0 < q < 1``)."""
@@ -133,7 +136,7 @@ class ChiLaw:
             raise ValueError(f"q must be a probability strictly between 0 and 1; got {q!r}")
         if self.is_degenerate:
             return 0.0
-        return float(math.sqrt(self.scale) * stats.chi.ppf(q, self.dof))
+        return float(math.sqrt(2 * self.scale * special.gammaincinv(self.dof / 2, q)))
 
     def sample(self, size: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
         """Draw ``size`` independent values of :math:`X`."""
@@ -237,8 +240,8 @@ def expected_max(law_a: ChiLaw, law_b: ChiLaw, power: float = 1.0) -> float:
     unit = math.sqrt(max(law_a.mean_sq, law_b.mean_sq))
     a = ChiLaw(law_a.dof, law_a.scale / unit**2)
     b = ChiLaw(law_b.dof, law_b.scale / unit**2)
-    upper = max(math.sqrt(a.scale) * stats.chi.isf(1e-15, a.dof),
-                math.sqrt(b.scale) * stats.chi.isf(1e-15, b.dof))
+    upper = max(math.sqrt(2 * law.scale * special.gammainccinv(law.dof / 2, 1e-15))
+                for law in (a, b))
 
     def integrand(t: float) -> float:
         return power * t ** (power - 1) * (1.0 - float(a.cdf(t)) * float(b.cdf(t)))
@@ -349,6 +352,10 @@ def predict_unfiltered(n: int, eta: float, d: int, d_t: int, r: int, gamma: floa
 
 
 # ------------------------------------------------------------- an exact, fast sampler
+#: Draws generated together by the sampler (bounds the memory of the Bartlett triangles).
+_BATCH = 500
+
+
 def _component_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
     r"""Factors :math:`L_c` with :math:`w = L_c g`, :math:`g \sim N(0, I)`, for the two components.
 
@@ -370,7 +377,9 @@ def _component_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
 
 def _wishart_roots(q: int, dof: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Stack of Bartlett triangles R with R R^T ~ Wishart(I_q, dof[t]); needs every dof >= q."""
-    roots = np.tril(rng.standard_normal((dof.size, q, q)), -1)
+    roots = np.zeros((dof.size, q, q))
+    below = np.tril_indices(q, -1)
+    roots[:, below[0], below[1]] = rng.standard_normal((dof.size, below[0].size))
     idx = np.arange(q)
     roots[:, idx, idx] = np.sqrt(rng.chisquare(dof[:, None] - idx[None, :]))
     return roots
@@ -440,15 +449,17 @@ def sample_cross_covariance(model: BimodalModel, n: int,
     n = check_int("n", n, minimum=2)
     count = 1 if size is None else check_int("size", size)
     rng = np.random.default_rng(rng)
-    cross = _centred_cross_scatter(_component_factors(model), model.d, n, model.eta, count, rng)
-    cross /= n - 1
+    factors = _component_factors(model)
+    cross = np.concatenate([
+        _centred_cross_scatter(factors, model.d, n, model.eta, min(_BATCH, count - start), rng)
+        for start in range(0, count, _BATCH)]) / (n - 1)
     return cross[0] if size is None else cross
 
 
 def _side_errors(S: np.ndarray, U: np.ndarray, U_t: np.ndarray,
                  r: int) -> tuple[np.ndarray, np.ndarray]:
     """||sin Theta||_F of the top-r left/right singular subspaces of a stack S against U, U_t."""
-    P, _, Qt = np.linalg.svd(S)
+    P, _, Qt = np.linalg.svd(S, full_matrices=False)
     P, Q = P[..., :r], Qt[..., :r, :].swapaxes(-1, -2)
     res_x = P - U @ (U.T @ P)
     res_xt = Q - U_t @ (U_t.T @ Q)
@@ -456,7 +467,7 @@ def _side_errors(S: np.ndarray, U: np.ndarray, U_t: np.ndarray,
 
 
 def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: int = 0,
-                               batch: int = 500) -> pd.DataFrame:
+                               batch: int = _BATCH) -> pd.DataFrame:
     r"""ERR of the unfiltered learner over ``trials`` exact draws of :math:`S_n`.
 
     Uses the sampler of :func:`sample_cross_covariance`, so the cost does not grow with
@@ -501,3 +512,53 @@ def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: i
     err_x, err_xt = np.concatenate(parts_x), np.concatenate(parts_xt)
     return pd.DataFrame({"trial": np.arange(trials), "err": np.maximum(err_x, err_xt),
                          "err_x": err_x, "err_xt": err_xt})
+
+
+def compare_unfiltered(model: BimodalModel, n: int | Iterable[int], trials: int,
+                       seed: int = 0) -> pd.DataFrame:
+    r"""Predicted versus simulated error of the unfiltered learner, one row per :math:`n`.
+
+    Simulations use :func:`simulate_unfiltered_errors` (exact in law, cost independent of
+    :math:`n`); predictions use :func:`predict_unfiltered`.
+
+    Parameters
+    ----------
+    model : BimodalModel
+        Dimensions, noise levels and clean fraction :math:`\eta`.
+    n : int or iterable of int
+        Sample sizes :math:`n \ge r + 1`.
+    trials : int
+        Simulated draws per sample size.
+    seed : int
+        Root seed (see :func:`simulate_unfiltered_errors`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``d, d_t, r, gamma, gamma_t, eta, n, n_over_condition`` and, for
+        ``q`` in ``err, err_x, err_xt``: ``q_sim`` (mean over trials), ``q_sem`` (its standard
+        error), ``q_pred``, and ``ratio = err_sim / err_pred``; ``err_sq_sim``, ``err_sq_pred``
+        and ``ratio_sq`` for :math:`E[\mathrm{ERR}^2]`.
+    """
+    if not isinstance(model, BimodalModel):
+        raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
+    rows = []
+    for size in np.atleast_1d(n).tolist():
+        pred = predict_unfiltered(size, model.eta, model.d, model.d_t, model.r, model.gamma,
+                                  model.gamma_t)
+        sim = simulate_unfiltered_errors(model, size, trials, seed)
+        row = dict(d=model.d, d_t=model.d_t, r=model.r, gamma=model.gamma,
+                   gamma_t=model.gamma_t, eta=model.eta, n=pred.n,
+                   n_over_condition=pred.n_over_condition)
+        for q in ("err", "err_x", "err_xt"):
+            row[f"{q}_sim"] = float(sim[q].mean())
+            row[f"{q}_sem"] = float(sim[q].std(ddof=1) / math.sqrt(trials)) if trials > 1 \
+                else math.nan
+            row[f"{q}_pred"] = getattr(pred, q)
+        row["err_sq_sim"] = float(np.mean(sim["err"] ** 2))
+        row["err_sq_pred"] = pred.err_sq
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["ratio"] = out["err_sim"] / out["err_pred"]
+    out["ratio_sq"] = out["err_sq_sim"] / out["err_sq_pred"]
+    return out

@@ -72,6 +72,11 @@ def _finite_or_none(value: float):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _json_float(value: float):
+    """``inf`` as the string "inf": strict JSON has no Infinity literal."""
+    return str(value) if math.isinf(value) else value
+
+
 def _add_simulate(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     g = p.add_argument_group("run")
@@ -100,13 +105,14 @@ def _run_simulate(args: argparse.Namespace) -> int:
         "kept_clean_fraction_mean": float(row.kept_clean_fraction_mean),
         "trials": int(row.trials),
         "params": {"n": args.n, "eta": model.eta, "d": model.d, "d_t": model.d_t, "r": model.r,
-                   "gamma": model.gamma, "gamma_t": model.gamma_t, "rho": args.rho,
+                   "gamma": _json_float(model.gamma), "gamma_t": _json_float(model.gamma_t),
+                   "rho": args.rho,
                    "method": spec.method, "theta": _finite_or_none(spec.theta),
                    "keep_fraction": _finite_or_none(spec.keep_fraction), "seed": args.seed,
                    "jobs": args.jobs},
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, allow_nan=False))
     else:
         print(f"method {spec.label}: n = {args.n}, eta = {model.eta:g}, d = {model.d}, "
               f"d~ = {model.d_t}, r = {model.r}, gamma = {model.gamma:g}, "

@@ -17,7 +17,7 @@ import json
 import math
 
 from .cli import SUBCOMMANDS
-from .reproduce import (EXPERIMENTS, SCALES, experiment_config, output_paths,
+from .reproduce import (EXPERIMENTS, SCALES, _spread, experiment_config, output_paths,
                         run_experiment, summarize_trials, table1_rows, write_fig3a_figure)
 
 __all__: list[str] = []
@@ -32,7 +32,7 @@ def _add_reproduce(p: argparse.ArgumentParser) -> None:
                    help="book: small enough for a notebook (fig3a n = 1e5); paper: the paper's "
                         "setting (fig3a n = 1e7, ten eta from 1 to 1e-3) (default book)")
     p.add_argument("--trials", type=int, default=None,
-                   help="trials per eta (default: fig3a book 12, paper 95; table1 book 200, "
+                   help="trials per eta (default: fig3a book 10, paper 95; table1 book 200, "
                         "paper 1000)")
     p.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
     p.add_argument("--jobs", type=int, default=1,
@@ -64,9 +64,10 @@ def _run_reproduce(args: argparse.Namespace) -> int:
 
     if config.name == "table1":
         rows = table1_rows(frame)
-        paths["table"].write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        paths["table"].write_text(json.dumps(rows, indent=1, allow_nan=False) + "\n",
+                                  encoding="utf-8")
         if args.json:
-            print(json.dumps(rows))
+            print(json.dumps(rows, allow_nan=False))
             return 0
         print(f"Table 1: n = {config.n}, eta = {config.etas[0]:g}, {config.trials} trials, "
               f"seed {config.seed}; ERR in units of 1e-4 (mean ± std)")
@@ -86,11 +87,12 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     if args.json:
         out = {"summary": [{"method": r.method, "theta": _finite(float(r.theta)),
                             "eta": float(r.eta), "err_mean": float(r.err_mean),
-                            "err_std": float(r.err_std), "err_sem": float(r.err_sem),
+                            "err_std": _spread(r.err_std, r.trials),
+                            "err_sem": _spread(r.err_sem, r.trials),
                             "trials": int(r.trials)} for r in summary.itertuples()],
                "slopes": slopes.drop(columns=["intercept"]).to_dict(orient="records"),
                "files": {k: str(v) for k, v in paths.items()}}
-        print(json.dumps(out))
+        print(json.dumps(out, allow_nan=False))
         return 0
     print(f"Figure 3a ({config.scale} scale): n = {config.n:.0e}, {len(config.etas)} values of "
           f"eta, {config.trials} trials, seed {config.seed}")

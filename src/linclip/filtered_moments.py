@@ -145,7 +145,8 @@ def signal_noise_blocks(x: np.ndarray, xt: np.ndarray, U: np.ndarray, U_t: np.nd
         x, xt = x[mask], xt[mask]
     r = U.shape[1]
     if x.shape[0] < 2:
-        raise ValueError(f"need at least 2 kept pairs for a centered cross-covariance; got {x.shape[0]}")
+        raise ValueError("need at least 2 kept pairs for a centered cross-covariance; "
+                         f"got {x.shape[0]}")
     left = np.hstack([U, orthogonal_completion(U)])
     right = np.hstack([U_t, orthogonal_completion(U_t)])
     rotated = left.T @ cross_covariance(x, xt) @ right

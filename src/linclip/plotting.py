@@ -94,10 +94,12 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
         raise ValueError(f"x and y must be 1-D of equal length; got shapes {x.shape}, {y.shape}")
     if x.size < 3:
         raise ValueError(f"need at least 3 points to fit a slope with an uncertainty; got {x.size}")
-    if np.any(x <= 0) or np.any(y <= 0) or not np.all(np.isfinite(x * y)):
+    if np.any(x <= 0) or np.any(y <= 0) or not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be positive and finite for a log-log fit")
     res = stats.linregress(np.log(x), np.log(y))
-    return SlopeFit(float(res.slope), float(res.intercept), float(res.stderr))
+    # For constant y scipy returns stderr = NaN (its r is 0/0), yet the fit is exact.
+    stderr = 0.0 if np.ptp(np.log(y)) == 0 else float(res.stderr)
+    return SlopeFit(float(res.slope), float(res.intercept), stderr)
 
 
 def add_reference_slope(ax, x: Sequence[float], slope: float, anchor: tuple[float, float],

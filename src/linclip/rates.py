@@ -33,6 +33,7 @@ from .theory import corollary1_rate, snr_factor
 
 __all__ = [
     "fit_rate",
+    "mean_sem",
     "Breakdown",
     "locate_breakdown",
     "wedin_chain_bound",
@@ -105,6 +106,35 @@ def fit_rate(x, y, *, y_sem=None, lo: float | None = None, hi: float | None = No
     chi2_red = float(np.sum(w * resid**2) / (x.size - 2)) if x.size > 2 else 1.0
     stderr = math.sqrt(cov[1, 1] * max(1.0, chi2_red))
     return SlopeFit(float(beta[1]), float(beta[0]), stderr)
+
+
+def mean_sem(frame: pd.DataFrame, by, columns) -> pd.DataFrame:
+    """Mean and standard error of the mean of ``columns`` per group of ``by``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per trial (e.g. from :func:`perturbation_anatomy`).
+    by : str or sequence of str
+        Grouping columns (e.g. ``["gamma", "eta"]``).
+    columns : sequence of str
+        Columns to summarise; the output has ``<col>_mean`` and ``<col>_sem`` for each, and
+        ``trials`` (the group size).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, sorted by the grouping columns.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    columns = list(columns)
+    missing = [c for c in by + columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame has no column(s) {missing}; available: {list(frame.columns)}")
+    grouped = frame.groupby(by, sort=True)
+    spec = {f"{c}_{stat}": (c, stat) for c in columns for stat in ("mean", "sem")}
+    out = grouped.agg(**spec, trials=(columns[0], "size")).reset_index()
+    return out
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ import pandas as pd
 
 from ._validate import check_int, check_positive
 from .experiments import IN_MEMORY_LIMIT, MethodSpec, trial_seed
-from .filters import (FILTERING_METHODS, FilterOutcome, _split_chunks, _too_few, bilinear_score,
-                      kept_count, oracle_score_matrix, teacher_score_matrix)
+from .filters import (FILTERING_METHODS, FilterOutcome, _too_few, bilinear_score, kept_count,
+                      oracle_score_matrix, teacher_score_matrix)
 from .learner import CrossCovarianceAccumulator, Encoders, closed_form_encoders, min_pairs_for_rank
 from .metrics import subspace_error
 from .model import BimodalModel, PairSample, StreamingSample
@@ -56,8 +56,8 @@ from .model import BimodalModel, PairSample, StreamingSample
 __all__ = [
     "EXPERIMENTS", "SCALES", "CSV_COLUMNS", "Regime", "ExperimentConfig", "experiment_config",
     "run_methods_fused", "run_fused_trial", "run_experiment", "load_trials", "output_paths",
-    "summarize_trials", "fit_regimes", "table1_rows", "plot_fig3a", "write_fig3a_figure",
-    "machine_info", "limit_blas_threads",
+    "summarize_trials", "complete_sweeps", "fit_regimes", "table1_rows", "first_order_errors", "plot_fig3a",
+    "write_fig3a_figure", "machine_info", "limit_blas_threads",
 ]
 
 EXPERIMENTS = ("fig3a", "table1")
@@ -159,6 +159,7 @@ class ExperimentConfig:
         self.model(self.etas[0] if self.etas else 1.0)  # validates d, d_t, r, gamma, eta
         if not self.etas or not self.methods:
             raise ValueError("an experiment needs at least one eta and one method")
+        _check_specs(self.methods)
         for eta in self.etas:
             self.model(eta)
 
@@ -180,21 +181,25 @@ class ExperimentConfig:
                 "seed": self.seed, "chunk_size": self.chunk_size}
 
 
-def _fig3a_regimes(eta_break: float) -> tuple[Regime, ...]:
-    """Fit ranges for Figure 3a; ``eta_break`` is the smallest eta kept in the fits."""
+def _fig3a_regimes(eta_none_min: float, eta_small_min: float) -> tuple[Regime, ...]:
+    """Fit ranges for Figure 3a.
+
+    ``eta_none_min``: smallest eta in the unfiltered fit (above the breakdown);
+    ``eta_small_min``: smallest eta in the filtered small-eta fit.
+    """
     return (
-        Regime("none", "all eta above breakdown", eta_break, 1.0, -1.0),
+        Regime("none", "above breakdown", eta_none_min, 1.0, -1.0),
         Regime("teacher-split", "large eta (>= 0.1)", 0.1, 1.0, -0.5),
-        Regime("teacher-split", "small eta", eta_break, 0.05, 0.0),
+        Regime("teacher-split", "small eta (<= 0.05)", eta_small_min, 0.05, 0.0),
         Regime("teacher", "large eta (>= 0.1)", 0.1, 1.0, -0.5),
-        Regime("teacher", "small eta", eta_break, 0.05, 0.0),
+        Regime("teacher", "small eta (<= 0.05)", eta_small_min, 0.05, 0.0),
         Regime("oracle-clean", "all eta", 1e-3, 1.0, -0.5),
     )
 
 
 #: Book-scale Figure 3a: n and trials chosen so the notebook runs in well under a minute.
 BOOK_FIG3A_N = 100_000
-BOOK_FIG3A_TRIALS = 12
+BOOK_FIG3A_TRIALS = 10
 
 
 def experiment_config(name: str, scale: str = "book", *, trials: int | None = None,
@@ -209,7 +214,7 @@ def experiment_config(name: str, scale: str = "book", *, trials: int | None = No
         :math:`\\eta = 0.3`, kept fraction :math:`q \\in \\{1, 10, 20, 30, 40, 50, 100\\}\\%`,
         for the half split (Algorithm 1) and the full-sample teacher.
     scale : {"book", "paper"}
-        ``fig3a`` book: :math:`n = 10^5`, 12 trials, four methods (Algorithm 1 and the
+        ``fig3a`` book: :math:`n = 10^5`, 10 trials, four methods (Algorithm 1 and the
         full-sample teacher). ``fig3a`` paper: :math:`n = 10^7`, 95 trials (about the
         paper's count), three methods (Algorithm 1 only, which saves half a pass per trial).
         ``table1`` has :math:`n = 10^4` at both scales; book: 200 trials, paper: 1000 trials
@@ -230,12 +235,12 @@ def experiment_config(name: str, scale: str = "book", *, trials: int | None = No
         methods.append(MethodSpec("oracle-clean"))
         n = BOOK_FIG3A_N if scale == "book" else 10_000_000
         default_trials = BOOK_FIG3A_TRIALS if scale == "book" else 95
-        # The unfiltered learner needs roughly eta >~ 2 sqrt(r / n) (the r x r block of
-        # corrupted latent products must not swamp eta); fit slopes above that.
-        eta_break = 0.04 if scale == "book" else 2e-3
+        # The unfiltered learner needs roughly eta >~ sqrt(max(d, d_t) / n) (the paper's
+        # sample-size condition): 0.01 at n = 1e5, 1e-3 at n = 1e7. Fit slopes above it.
+        regimes = _fig3a_regimes(0.04, 0.01) if scale == "book" else _fig3a_regimes(2e-3, 2e-3)
         cfg = ExperimentConfig("fig3a", scale, n, PAPER_ETAS, tuple(methods),
                                trials if trials is not None else default_trials, seed=seed,
-                               regimes=_fig3a_regimes(eta_break))
+                               regimes=regimes)
     else:
         methods = tuple(MethodSpec(m, keep_fraction=q) for m in ("teacher-split", "teacher")
                         for q in TABLE1_KEEP_FRACTIONS)
@@ -882,6 +887,18 @@ def summarize_trials(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def complete_sweeps(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+    """The rows of the trials that finished every (eta, method) of ``config``.
+
+    A run stopped part-way has complete eta sweeps for its first trials (the runner works
+    trial by trial) and a partial sweep for the trial it was on; dropping the latter gives every
+    eta the same number of trials.
+    """
+    per_trial = frame.groupby("trial")["err"].size()
+    full = per_trial[per_trial == len(config.etas) * len(config.methods)].index
+    return frame[frame["trial"].isin(full)].reset_index(drop=True)
+
+
 def fit_regimes(summary: pd.DataFrame, regimes: Sequence[Regime]) -> pd.DataFrame:
     """Fitted log-log slopes of mean ERR against :math:`\\eta`, one row per regime.
 
@@ -906,22 +923,102 @@ def fit_regimes(summary: pd.DataFrame, regimes: Sequence[Regime]) -> pd.DataFram
                                        "slope", "slope_stderr", "intercept", "expected_slope"])
 
 
+def _spread(value: float, trials: int) -> float:
+    """A standard deviation or error as a finite float (0 for a single trial, as in
+    ``linclip simulate``), so that the JSON output is strict JSON."""
+    return float(value) if trials > 1 else 0.0
+
+
 def table1_rows(frame: pd.DataFrame) -> list[dict]:
     """Table 1 as a JSON-able list: one row per (keep_fraction, method).
 
     Each row has ``keep_fraction``, ``method``, ``err_mean``, ``err_std``, ``err_sem``,
     ``trials``, ``n``, ``eta``, ``kept_clean_fraction_mean`` (ERR in plain units; the paper
-    prints ERR in units of :math:`10^{-4}`).
+    prints ERR in units of :math:`10^{-4}`). With a single trial the spreads are 0.
     """
     s = summarize_trials(frame)
     s = s[s["keep_fraction"].notna()].sort_values(["keep_fraction", "method"],
                                                   ascending=[True, False])
     n = int(frame["n"].iloc[0])
     return [{"keep_fraction": float(r.keep_fraction), "method": str(r.method),
-             "err_mean": float(r.err_mean), "err_std": float(r.err_std),
-             "err_sem": float(r.err_sem), "trials": int(r.trials), "n": n, "eta": float(r.eta),
+             "err_mean": float(r.err_mean), "err_std": _spread(r.err_std, r.trials),
+             "err_sem": _spread(r.err_sem, r.trials), "trials": int(r.trials), "n": n,
+             "eta": float(r.eta),
              "kept_clean_fraction_mean": float(r.kept_clean_fraction_mean)}
             for r in s.itertuples()]
+
+
+def _mean_of_max(law_a, law_b, points: int = 4001) -> float:
+    """:math:`E[\\max(A, B)]` for independent scaled-chi laws, by the trapezoid rule on
+    :math:`\\int_0^\\infty (1 - F_A F_B)\\,dt` (vectorised; relative error below 1e-6; a fast
+    stand-in for :func:`linclip.asymptotics.expected_max`)."""
+    from scipy import stats
+
+    upper = max(math.sqrt(law.scale) * stats.chi.isf(1e-13, law.dof) for law in (law_a, law_b))
+    t = np.linspace(0.0, upper, points)
+    cdf = stats.chi.cdf(t / math.sqrt(law_a.scale), law_a.dof) * stats.chi.cdf(
+        t / math.sqrt(law_b.scale), law_b.dof)
+    return float(np.trapezoid(1.0 - cdf, t))
+
+
+def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
+    r"""First-order predictions of mean ERR for every (method, eta) of an experiment.
+
+    The book's derivation, not the paper's: a learner whose pairs have population
+    cross-covariance :math:`s\,U\tilde U^\top` has
+    :math:`\|\sin\Theta_U\|_F^2 \approx \gamma^{-1} m_v\,\chi^2_{r(d-r)}/(s^2(n_{used}-1))`
+    (:func:`linclip.asymptotics.first_order_sin_theta_sq`), and ERR is the larger of the two
+    sides (:func:`linclip.asymptotics.expected_max`). Per method:
+
+    * ``none``: :math:`n_{used} = n`, :math:`s = \eta`, :math:`m = 1 + \gamma^{-1}`;
+    * ``oracle-clean``: :math:`n_{used} = \eta n`, :math:`s = 1`;
+    * ``teacher`` / ``teacher-split`` / ``oracle-score``: the teacher is replaced by the oracle
+      score, so the kept set is the population tail :math:`S > \theta` of
+      :func:`linclip.score_law.kept_moments` (for a kept fraction :math:`q`, :math:`\theta`
+      solves :math:`P(\theta) = q`), :math:`n_{used} = P(\theta)\,n_{pool}` with
+      :math:`n_{pool} = n` or :math:`n - \lfloor n/2\rfloor`, :math:`s = s(\theta)` and
+      :math:`m = E[v_i^2 \mid S > \theta]`, :math:`E[u_i^2 \mid S > \theta]`.
+
+    The prediction ignores the teacher's own error and the breakdown when
+    :math:`\eta` is of order :math:`1/\sqrt{n}`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``theta``, ``keep_fraction``, ``eta``, ``err_pred``, ``n_used``,
+        ``signal`` (:math:`s`).
+    """
+    from .asymptotics import first_order_sin_theta_sq
+    from .score_law import kept_moments, threshold_for_fraction
+
+    nv, nv_t = 1.0 / config.gamma, 1.0 / config.gamma_t
+    rows = []
+    for spec in config.methods:
+        for eta in config.etas:
+            n_pool = (config.n - config.n // 2) if spec.method == "teacher-split" else config.n
+            if spec.method == "none" or (spec.method in FILTERING_METHODS
+                                         and spec.keep_fraction == 1.0):
+                n_used, s, m_u, m_v = n_pool, eta, 1.0 + nv, 1.0 + nv_t
+            elif spec.method == "oracle-clean":
+                n_used, s, m_u, m_v = eta * config.n, 1.0, 1.0 + nv, 1.0 + nv_t
+            else:
+                theta = spec.theta
+                if theta is None:
+                    theta = float(threshold_for_fraction(spec.keep_fraction, eta, config.r,
+                                                         config.gamma, config.gamma_t))
+                km = kept_moments(theta, eta, config.r, config.gamma, config.gamma_t)
+                n_used = float(km.kept_fraction) * n_pool
+                s, m_u, m_v = float(km.cross_moment), float(km.second_moment_u), float(
+                    km.second_moment_v)
+            law_x = first_order_sin_theta_sq(n_used, config.d, config.r, nv, m_v, s)
+            law_xt = first_order_sin_theta_sq(n_used, config.d_t, config.r, nv_t, m_u, s)
+            rows.append({"method": spec.method,
+                         "theta": math.nan if spec.theta is None else float(spec.theta),
+                         "keep_fraction": (math.nan if spec.keep_fraction is None
+                                           else float(spec.keep_fraction)),
+                         "eta": float(eta), "err_pred": _mean_of_max(law_x, law_xt),
+                         "n_used": float(n_used), "signal": float(s)})
+    return pd.DataFrame(rows)
 
 
 _LABELS = {"none": "no filtering", "teacher-split": "teacher, θ = 0 (Algorithm 1, half split)",
@@ -930,7 +1027,8 @@ _LABELS = {"none": "no filtering", "teacher-split": "teacher, θ = 0 (Algorithm 
 
 
 def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=None,
-               title: str | None = None):
+               title: str | None = None, predictions: pd.DataFrame | None = None,
+               shade_below: float | None = None):
     """Figure 3a: mean ERR against :math:`\\eta` on log-log axes, ± one standard error.
 
     Parameters
@@ -942,6 +1040,11 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
         its slope is added to the legend.
     ax : matplotlib Axes, optional
     title : str, optional
+    predictions : DataFrame, optional
+        Output of :func:`first_order_errors`, drawn as thin lines in each method's colour.
+    shade_below : float, optional
+        Shade :math:`\\eta` below this value, e.g. :math:`\\sqrt{\\max\\{d,\\tilde d\\}/n}`, where
+        the paper's sample-size condition fails.
     """
     import matplotlib.pyplot as plt
 
@@ -959,10 +1062,18 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
         style = "--" if method == "teacher" else "-"
         ax.errorbar(g["eta"], g["err_mean"], yerr=g["err_sem"], marker="o", markersize=4,
                     linestyle=style, color=method_color(method), label=label)
+        if predictions is not None:
+            p = predictions[predictions["method"] == method].sort_values("eta")
+            ax.plot(p["eta"], p["err_pred"], "-", lw=0.8, alpha=0.6, color=method_color(method))
         if slopes is not None:
             for s in slopes[slopes["method"] == method].itertuples():
                 xs = np.geomspace(s.eta_min, s.eta_max, 20)
                 ax.plot(xs, np.exp(s.intercept) * xs**s.slope, ":", color="grey", lw=1.0)
+    if shade_below is not None:
+        lo = float(summary["eta"].min()) / 1.3
+        if shade_below > lo:
+            ax.axvspan(lo, shade_below, color="grey", alpha=0.12, lw=0,
+                       label="sample-size condition fails")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.invert_xaxis()

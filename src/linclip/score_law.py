@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import sympy as sp
 from scipy import integrate, optimize, special
 
-from ._validate import check_finite_array, check_fraction, check_int, check_positive, check_probability
+from ._validate import (check_finite_array, check_fraction, check_int, check_positive,
+                        check_probability)
 
 __all__ = [
     "ScoreLaw",
@@ -62,6 +62,7 @@ __all__ = [
     "cross_moment",
     "kept_clean_fraction",
     "threshold_for_fraction",
+    "rate_factor_crossing",
     "sample_signal_coordinates",
     "even_r_closed_form",
 ]
@@ -525,6 +526,61 @@ def threshold_for_fraction(q, eta: float, r: int, gamma: float = 1e4,
     return _as_float_or_array(np.array(out).reshape(qs.shape))
 
 
+def rate_factor_crossing(r: int, theta_low: float = 0.0, theta_high: float | None = None,
+                         gamma: float = 1e4, gamma_t: float = 1e4,
+                         eta_min: float = 1e-12) -> float:
+    r"""The clean fraction :math:`\eta^*` where two thresholds have equal rate factors :math:`T(\theta)`.
+
+    Solves :math:`T(\theta_{low};\eta) = T(\theta_{high};\eta)` with
+    :math:`T = 1/(s\sqrt P)` (:attr:`KeptMoments.rate_factor`). With the defaults
+    :math:`\theta_{low} = 0` and :math:`\theta_{high} = r/2` this is where the two regimes of
+    Theorem 1 (:math:`T_0` and :math:`T_{0.5}`) meet.
+
+    Parameters
+    ----------
+    r : int
+        Rank :math:`r`.
+    theta_low, theta_high : float
+        The two thresholds (oracle units); ``theta_high`` defaults to :math:`r/2`.
+    gamma, gamma_t : float
+        Signal-to-noise parameters.
+    eta_min : float
+        Smallest :math:`\eta` searched.
+
+    Returns
+    -------
+    float
+        The largest :math:`\eta^* \in [\eta_{min}, 1]` where the two rate factors are equal, or
+        NaN when one threshold has the smaller rate factor on the whole range (no crossing).
+
+    Notes
+    -----
+    The component tail integrals do not depend on :math:`\eta`, so they are computed once and
+    the root is found on the closed-form mixture.
+    """
+    r = check_int("r", r)
+    theta_high = r / 2.0 if theta_high is None else theta_high
+    thetas = check_finite_array("theta", [theta_low, theta_high])
+    eta_min = check_probability("eta_min", eta_min)
+    clean, corrupted = _laws(r, gamma, gamma_t)
+    m1, m0 = clean.tail_moments(thetas), corrupted.tail_moments(thetas)
+
+    def log_ratio(log_eta: float) -> float:
+        eta = math.exp(log_eta)
+        kept = eta * m1.prob + (1.0 - eta) * m0.prob
+        s = (eta * m1.partial_score + (1.0 - eta) * m0.partial_score) / (r * kept)
+        t = 1.0 / (s * np.sqrt(kept))
+        return float(np.log(t[0]) - np.log(t[1]))
+
+    grid = np.linspace(math.log(eta_min), 0.0, 121)
+    values = np.array([log_ratio(g) for g in grid])
+    change = np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]
+    if change.size == 0:
+        return math.nan
+    i = int(change[-1])
+    return math.exp(optimize.brentq(log_ratio, grid[i], grid[i + 1], xtol=1e-12))
+
+
 # ----------------------------------------------------------------------- Monte Carlo helper
 @dataclass(frozen=True)
 class SignalSample:
@@ -637,7 +693,8 @@ class ClosedFormLaw:
         from the branch that does not.
         """
         if which not in ("density", "tail", "conditional_mean"):
-            raise ValueError(f"which must be 'density', 'tail' or 'conditional_mean'; got {which!r}")
+            raise ValueError("which must be 'density', 'tail' or 'conditional_mean'; "
+                             f"got {which!r}")
         alpha = check_positive("alpha", alpha)
         beta = check_positive("beta", beta)
         values = {self.alpha: alpha, self.beta: beta}
@@ -711,7 +768,8 @@ def even_r_closed_form(r: int) -> ClosedFormLaw:
     mean = r * (alpha - beta)
     tail_pos = _upper_integral(poly_pos, t, lam1, theta)
     partial_pos = _upper_integral(sp.expand(t * poly_pos), t, lam1, theta)
-    # theta < 0: Pr(S > theta) = 1 - Pr(-S > -theta); E[S 1{S>theta}] = E[S] + E[(-S) 1{-S >= -theta}].
+    # theta < 0: Pr(S > theta) = 1 - Pr(-S > -theta) and
+    # E[S 1{S>theta}] = E[S] + E[(-S) 1{-S >= -theta}].
     tail_neg = 1 - _upper_integral(poly_neg, t, lam2, -theta)
     partial_neg = mean + _upper_integral(sp.expand(t * poly_neg), t, lam2, -theta)
     return ClosedFormLaw(r=r, s=s, theta=theta, alpha=alpha, beta=beta, density_pos=density_pos,

@@ -15,6 +15,12 @@ __all__ = ["snr_factor", "score_moments", "sample_size_condition", "corollary1_r
            "proposition1_rate", "theorem1_rate"]
 
 
+def _check_n_eta(n: np.ndarray, eta: np.ndarray) -> None:
+    # Written as "not all valid" so that NaN entries are rejected too.
+    if not (np.all(n > 0) and np.all(eta > 0) and np.all(eta <= 1)):
+        raise ValueError(f"n must be positive and eta in (0, 1]; got n = {n}, eta = {eta}")
+
+
 def snr_factor(gamma: float, gamma_t: float) -> float:
     r""":math:`(1+\gamma^{-1})(1+\tilde\gamma^{-1})`."""
     gamma = check_positive("gamma", gamma, allow_inf=True)
@@ -44,8 +50,7 @@ def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: flo
     r"""Shape of Corollary 1: :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed)."""
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
-    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
-        raise ValueError("n must be positive and eta in (0, 1]")
+    _check_n_eta(n, eta)
     return np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n) / eta
 
 
@@ -53,8 +58,7 @@ def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
     r"""Shape of Proposition 1's lower bound: :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}` (reconstructed)."""
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
-    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
-        raise ValueError("n must be positive and eta in (0, 1]")
+    _check_n_eta(n, eta)
     gamma = check_positive("gamma", gamma, allow_inf=True)
     gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
     return np.sqrt(max(d / gamma, d_t / gamma_t) / n) / eta
@@ -67,7 +71,6 @@ def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float
     """
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
-    if np.any(n <= 0) or np.any(eta <= 0) or np.any(eta > 1):
-        raise ValueError("n must be positive and eta in (0, 1]")
+    _check_n_eta(n, eta)
     base = np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n)
     return np.minimum(1.0 / np.sqrt(eta), float(r)) * base

@@ -1,0 +1,122 @@
+"""Tests of ``python -m linclip predict`` (linclip.cli_predict)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from linclip import cli
+from linclip.asymptotics import predict_unfiltered
+from linclip.cli_predict import PREDICTORS
+from linclip.filters import METHODS
+
+
+def _run(capsys, *argv):
+    code = cli.main(["predict", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _strict_json(text):
+    def reject(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=reject)
+
+
+def _option_strings(command):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return {s for a in sub.choices[command]._actions for s in a.option_strings}
+
+
+def test_predict_is_registered_with_the_same_model_options_as_simulate():
+    assert "predict" in cli.SUBCOMMANDS
+    model_options = {"--n", "--eta", "--d", "--d-t", "--r", "--gamma", "--gamma-t", "--rho",
+                     "--method", "--theta", "--keep-fraction"}
+    assert model_options <= _option_strings("simulate")
+    assert model_options <= _option_strings("predict")
+    assert "--json" in _option_strings("predict")
+
+
+def test_every_method_has_a_predictor():
+    assert set(PREDICTORS) == set(METHODS)
+
+
+def test_json_output_for_the_unfiltered_learner(capsys):
+    code, out, err = _run(capsys, "--n", "20000", "--eta", "0.3", "--d", "10", "--d-t", "8",
+                          "--r", "4", "--gamma", "1e4", "--gamma-t", "1e4", "--json")
+    assert code == 0 and err == ""
+    assert len(out.strip().splitlines()) == 1
+    result = _strict_json(out)
+    p = predict_unfiltered(20000, 0.3, 10, 8, 4, 1e4, 1e4)
+    assert result["err_pred"] == pytest.approx(p.err)
+    assert result["err_x_pred"] == pytest.approx(p.err_x)
+    assert result["err_xt_pred"] == pytest.approx(p.err_xt)
+    assert result["err_sq_pred"] == pytest.approx(p.err_sq)
+    assert result["kept_fraction"] == 1.0
+    assert result["n_over_condition"] == pytest.approx(p.n_over_condition)
+    assert result["reliable"] is True
+    assert result["params"] == {"n": 20000, "eta": 0.3, "d": 10, "d_t": 8, "r": 4,
+                                "gamma": 1e4, "gamma_t": 1e4, "rho": 1.0, "method": "none",
+                                "theta": None, "keep_fraction": None}
+
+
+def test_defaults_match_simulate_defaults(capsys):
+    code, out, _ = _run(capsys, "--json")
+    assert code == 0
+    params = _strict_json(out)["params"]
+    assert (params["n"], params["eta"], params["d"], params["d_t"], params["r"]) == \
+        (10_000, 0.3, 10, 8, 4)
+
+
+def test_below_the_condition_is_flagged(capsys):
+    code, out, _ = _run(capsys, "--n", "200", "--json")
+    assert code == 0 and _strict_json(out)["reliable"] is False
+    code, out, _ = _run(capsys, "--n", "200")
+    assert code == 0 and "unreliable" in out
+
+
+def test_infinite_gamma_gives_valid_json_and_zero_x_error(capsys):
+    code, out, _ = _run(capsys, "--gamma", "inf", "--json")
+    assert code == 0
+    result = _strict_json(out)
+    assert result["err_x_pred"] == 0.0 and result["params"]["gamma"] == "inf"
+    assert result["err_pred"] == pytest.approx(result["err_xt_pred"])
+
+
+def test_human_readable_output(capsys):
+    code, out, err = _run(capsys, "--n", "5000")
+    assert code == 0 and err == ""
+    assert out.startswith("method none: n = 5000")
+    p = predict_unfiltered(5000, 0.3, 10, 8, 4, 1e4, 1e4)
+    assert f"{p.err:.4e}" in out and "kept fraction 1.0000" in out
+
+
+@pytest.mark.parametrize("method", ["teacher", "teacher-split", "oracle-score", "oracle-clean"])
+def test_filtering_methods_are_not_available_yet(capsys, method):
+    code, out, err = _run(capsys, "--method", method)
+    assert code == 2 and out == ""
+    assert err.strip() == f"python -m linclip predict: error: prediction for method {method} " \
+                          "is not available yet"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--eta", "0"], "eta"), (["--n", "3"], "n must"), (["--r", "11"], "r must"),
+    (["--gamma", "-1"], "gamma"), (["--gamma-t", "nan"], "gamma_t"), (["--rho", "0"], "rho"),
+    (["--d", "0"], "d must"), (["--theta", "0.5"], "--theta/--keep-fraction")])
+def test_invalid_parameters_exit_2_with_one_line(capsys, argv, fragment):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and fragment in err
+
+
+def test_module_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "linclip", "predict", "--n", "50000", "--json"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = _strict_json(proc.stdout)
+    assert math.isfinite(result["err_pred"]) and result["err_pred"] > 0
