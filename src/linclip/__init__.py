@@ -9,7 +9,15 @@ Filtering in Multimodal Contrastive Learning* (NeurIPS 2025). One module per ide
 * :mod:`linclip.filters` — teacher/oracle scores, thresholds and kept fractions, Algorithm 1;
 * :mod:`linclip.experiments` — reproducible grids of trials as tidy DataFrames;
 * :mod:`linclip.theory` — the bounds' shapes and the score moments;
-* :mod:`linclip.plotting` — the book's figure style and log-log helpers.
+* :mod:`linclip.perturbation` — Weyl's inequality and Wedin's sin-theta theorem, checked;
+* :mod:`linclip.rates` — slope fits, breakdown points, the lower-bound instance;
+* :mod:`linclip.asymptotics` — the book's first-order law of the unfiltered error;
+* :mod:`linclip.score_law` — the exact law of the oracle score and its tail quantities;
+* :mod:`linclip.filtered_moments` — the filtered cross-covariance in signal/noise coordinates;
+* :mod:`linclip.prediction` — the first-order law of the filtered error, best thresholds;
+* :mod:`linclip.reproduce` — the paper's experiments (Figure 3a, Table 1), resumable;
+* :mod:`linclip.plotting` — the book's figure style and log-log helpers;
+* :mod:`linclip.cli` — ``python -m linclip simulate | predict | reproduce``.
 """
 
 from .experiments import MethodSpec, run_grid, run_trial, summarize
