@@ -13,6 +13,7 @@ from linclip import cli
 from linclip.asymptotics import predict_unfiltered
 from linclip.cli_predict import PREDICTORS
 from linclip.filters import METHODS
+from linclip.prediction import predict_filtered
 
 
 def _run(capsys, *argv):
@@ -96,12 +97,90 @@ def test_human_readable_output(capsys):
     assert f"{p.err:.4e}" in out and "kept fraction 1.0000" in out
 
 
-@pytest.mark.parametrize("method", ["teacher", "teacher-split", "oracle-score", "oracle-clean"])
-def test_filtering_methods_are_not_available_yet(capsys, method):
-    code, out, err = _run(capsys, "--method", method)
+@pytest.mark.parametrize("method, knob", [
+    ("teacher", ["--keep-fraction", "0.3"]), ("teacher-split", ["--theta", "1.5"]),
+    ("oracle-score", ["--keep-fraction", "0.3"]), ("oracle-clean", [])])
+def test_json_output_for_the_filtering_methods(capsys, method, knob):
+    code, out, err = _run(capsys, "--method", method, "--n", "20000", *knob, "--json")
+    assert code == 0 and err == ""
+    assert len(out.strip().splitlines()) == 1
+    result = _strict_json(out)
+    kw = {}
+    if knob:
+        kw = {"theta": 1.5} if knob[0] == "--theta" else {"keep_fraction": 0.3}
+    p = predict_filtered(20000, 0.3, 10, 8, 4, 1e4, 1e4, method=method, **kw)
+    assert result["err_pred"] == pytest.approx(p.err)
+    assert result["err_x_pred"] == pytest.approx(p.err_x)
+    assert result["err_xt_pred"] == pytest.approx(p.err_xt)
+    assert result["err_sq_pred"] == pytest.approx(p.err_sq)
+    assert result["kept_fraction"] == pytest.approx(p.kept_fraction)
+    assert result["kept_clean_fraction"] == pytest.approx(p.kept_clean_fraction)
+    assert result["n_kept"] == pytest.approx(p.n_kept)
+    assert result["reliable"] is True
+    assert result["params"]["method"] == method
+    if method == "oracle-clean":
+        assert result["threshold"] is None and result["kept_fraction"] == pytest.approx(0.3)
+    else:
+        assert result["threshold"] == pytest.approx(p.threshold)
+    if method.startswith("teacher"):
+        assert result["teacher_err_pred"] == pytest.approx(p.teacher_err)
+        assert result["err_pred_oracle_filter"] == pytest.approx(p.err_oracle_filter)
+        assert result["inheritance_x"] == pytest.approx(p.inheritance_x)
+        assert result["teacher_distortion"] == pytest.approx(p.teacher_distortion)
+    else:
+        assert "teacher_err_pred" not in result
+
+
+def test_score_filters_default_to_theta_zero_like_simulate(capsys):
+    code, out, _ = _run(capsys, "--method", "teacher-split", "--json")
+    assert code == 0
+    result = _strict_json(out)
+    assert result["threshold"] == 0.0 and result["params"]["theta"] == 0.0
+    p = predict_filtered(10_000, 0.3, 10, 8, 4, 1e4, 1e4, method="teacher-split", theta=0.0)
+    assert result["err_pred"] == pytest.approx(p.err) and result["n_pool"] == 5000
+
+
+def test_keeping_everything_prints_minus_infinity_as_a_string(capsys):
+    code, out, _ = _run(capsys, "--method", "oracle-score", "--keep-fraction", "1", "--json")
+    assert code == 0
+    result = _strict_json(out)
+    assert result["threshold"] == "-inf" and result["kept_fraction"] == 1.0
+    code, none_out, _ = _run(capsys, "--json")
+    assert result["err_pred"] == pytest.approx(_strict_json(none_out)["err_pred"])
+
+
+def test_teacher_below_its_own_condition_is_flagged(capsys):
+    code, out, _ = _run(capsys, "--method", "teacher", "--eta", "0.01", "--n", "20000",
+                        "--keep-fraction", "0.3", "--json")
+    assert code == 0
+    result = _strict_json(out)
+    assert result["n_over_condition"] > 10 and result["teacher_n_over_condition"] < 1
+    assert result["reliable"] is False
+
+
+def test_low_snr_teacher_prediction_includes_the_inherited_tilt(capsys):
+    code, out, _ = _run(capsys, "--method", "teacher", "--gamma", "1", "--gamma-t", "1",
+                        "--keep-fraction", "0.3", "--n", "20000", "--json")
+    result = _strict_json(out)
+    assert result["err_pred"] > 1.4 * result["err_pred_oracle_filter"]
+    assert 0 < result["inheritance_x"] < 1
+
+
+def test_human_readable_output_for_a_teacher(capsys):
+    code, out, err = _run(capsys, "--method", "teacher-split", "--keep-fraction", "0.3")
+    assert code == 0 and err == ""
+    assert out.startswith("method teacher-split: n = 10000")
+    p = predict_filtered(10_000, 0.3, 10, 8, 4, 1e4, 1e4, method="teacher-split",
+                         keep_fraction=0.3)
+    assert f"{p.err:.4e}" in out and "kept fraction 0.3000" in out
+    assert "clean among kept" in out and "teacher: predicted ERR" in out
+    assert "n_kept / n_condition" in out and "teacher n / n_condition" in out
+
+
+def test_a_threshold_that_keeps_nothing_exits_2(capsys):
+    code, out, err = _run(capsys, "--method", "oracle-score", "--theta", "1e6")
     assert code == 2 and out == ""
-    assert err.strip() == f"python -m linclip predict: error: prediction for method {method} " \
-                          "is not available yet"
+    assert "keeps no pairs" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv, fragment", [
