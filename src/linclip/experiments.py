@@ -22,7 +22,7 @@ from .filters import FILTERING_METHODS, METHODS, run_method
 from .metrics import subspace_error
 from .model import BimodalModel, PairSample, StreamingSample
 
-__all__ = ["MethodSpec", "trial_seed", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
+__all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
 
 ROW_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "rho", "method", "theta",
                "keep_fraction", "trial", "err", "err_x", "err_xt", "kept_fraction",
@@ -78,6 +78,30 @@ def trial_seed(seed: int, n: int, eta: float, trial: int) -> np.random.SeedSeque
     return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key, int(trial)))
 
 
+def trial_source(model: BimodalModel, n: int, trial: int, *, seed: int = 0,
+                 resample_bases: bool = True, chunk_size: int = 200_000
+                 ) -> tuple[BimodalModel, PairSample | StreamingSample]:
+    """The model and the pairs of one trial, as every experiment runner draws them.
+
+    The bases (if ``resample_bases``) and the pairs come from :func:`trial_seed`, so every
+    runner that goes through this function sees the same data for the same
+    ``(seed, n, eta, trial)``. Up to :data:`IN_MEMORY_LIMIT` pairs the sample is held in memory
+    (a :class:`PairSample`); above it, it is a :class:`StreamingSample` regenerated chunk by
+    chunk, with identical pairs.
+    """
+    ss = trial_seed(seed, n, model.eta, trial)
+    basis_ss, data_ss = ss.spawn(2)
+    if resample_bases:
+        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
+    stream = StreamingSample(model, n, data_ss, chunk_size=min(chunk_size, n))
+    if n > IN_MEMORY_LIMIT:
+        return model, stream
+    chunks = list(stream.chunks())
+    return model, PairSample(np.concatenate([c.x for c in chunks]),
+                             np.concatenate([c.xt for c in chunks]),
+                             np.concatenate([c.clean for c in chunks]))
+
+
 def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[MethodSpec],
               seed: int = 0, rho: float = 1.0, resample_bases: bool = True,
               chunk_size: int = 200_000) -> list[dict]:
@@ -102,20 +126,12 @@ def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[MethodS
     chunk_size : int
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
     """
-    ss = trial_seed(seed, n, model.eta, trial)
-    basis_ss, data_ss = ss.spawn(2)
-    if resample_bases:
-        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
-    stream = StreamingSample(model, n, data_ss, chunk_size=min(chunk_size, n))
-    if n <= IN_MEMORY_LIMIT:
-        chunks = list(stream.chunks())
-        source = PairSample(np.concatenate([c.x for c in chunks]),
-                            np.concatenate([c.xt for c in chunks]),
-                            np.concatenate([c.clean for c in chunks]))
+    model, source = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases,
+                                 chunk_size=chunk_size)
+    if isinstance(source, PairSample):
         sample_clean = source.clean_count / n
     else:
-        source = stream
-        sample_clean = sum(c.clean_count for c in stream.chunks()) / n
+        sample_clean = sum(c.clean_count for c in source.chunks()) / n
     rows = []
     for spec in methods:
         out = run_method(source, spec.method, model.r, rho=rho, theta=spec.theta,

@@ -36,7 +36,7 @@ import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import check_int, check_positive
-from .experiments import IN_MEMORY_LIMIT, MethodSpec, trial_seed
+from .experiments import MethodSpec, trial_source
 from .filters import (FILTERING_METHODS, FilterOutcome, _too_few, bilinear_score, kept_count,
                       oracle_score_matrix, teacher_score_matrix)
 from .learner import CrossCovarianceAccumulator, Encoders, closed_form_encoders, min_pairs_for_rank
@@ -477,19 +477,9 @@ def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[di
     ``(config.seed, config.n, eta, trial)`` (in memory up to ``IN_MEMORY_LIMIT`` pairs, streamed
     in chunks above), and returns one row per method with the columns :data:`CSV_COLUMNS`.
     """
-    model = config.model(eta)
     n = config.n
-    ss = trial_seed(config.seed, n, model.eta, trial)
-    basis_ss, data_ss = ss.spawn(2)
-    model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
-    stream = StreamingSample(model, n, data_ss, chunk_size=min(config.chunk_size, n))
-    if n <= IN_MEMORY_LIMIT:
-        chunks = list(stream.chunks())
-        source = PairSample(np.concatenate([c.x for c in chunks]),
-                            np.concatenate([c.xt for c in chunks]),
-                            np.concatenate([c.clean for c in chunks]))
-    else:
-        source = stream
+    model, source = trial_source(config.model(eta), n, trial, seed=config.seed,
+                                 chunk_size=config.chunk_size)
     outcomes = run_methods_fused(source, config.methods, model.r, rho=config.rho, U=model.U,
                                  U_t=model.U_t)
     rows = []
