@@ -270,7 +270,7 @@ def test_all_methods_are_covered():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(method="teacher"), "exactly one of theta"),
-    (dict(method="teacher-split", theta=0.0, keep_fraction=0.5), "exactly one of theta"),
+    (dict(method="teacher-split", theta=0.0, keep_fraction=0.5), "at most one of theta"),
     (dict(method="oracle-score", U=np.eye(6)[:, :2], U_t=np.eye(5)[:, :2]),
      "exactly one of theta"),
     (dict(method="none", theta=0.0), "does not filter by score"),

@@ -42,6 +42,7 @@ __all__ = [
     "oracle_score_matrix",
     "threshold_mask",
     "top_fraction_mask",
+    "check_filter_knob",
     "fit_source",
     "run_method",
 ]
@@ -219,6 +220,34 @@ def _count(chunks: Iterable[PairSample]) -> int:
     return sum(chunk.n for chunk in chunks)
 
 
+def check_filter_knob(method: str, theta: float | None, keep_fraction: float | None, *,
+                      default_theta: float | None = None) -> tuple[float | None, float | None]:
+    """Validate the filtering knob of ``method`` and return ``(theta, keep_fraction)``.
+
+    The score filters (:data:`FILTERING_METHODS`) take exactly one of the threshold
+    :math:`\theta` and the kept fraction :math:`q`; given neither they use ``default_theta`` if
+    it is set (the paper's untuned choice is 0) and raise otherwise. The other methods take
+    neither.
+    """
+    if method in FILTERING_METHODS:
+        if theta is not None and keep_fraction is not None:
+            raise ValueError(f"method {method!r} takes at most one of theta (threshold) and "
+                             "keep_fraction (q); got both")
+        if theta is None and keep_fraction is None:
+            if default_theta is None:
+                raise ValueError(f"method {method!r} needs exactly one of theta (threshold) "
+                                 "and keep_fraction (q); got neither")
+            theta = default_theta
+    elif theta is not None or keep_fraction is not None:
+        raise ValueError(f"method {method!r} does not filter by score; do not pass theta or "
+                         "keep_fraction")
+    if theta is not None:
+        theta = check_real("theta", theta)
+    if keep_fraction is not None:
+        keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
+    return theta, keep_fraction
+
+
 def run_method(source: PairSource, method: str, r: int, *, rho: float = 1.0,
                theta: float | None = None, keep_fraction: float | None = None,
                U: np.ndarray | None = None, U_t: np.ndarray | None = None,
@@ -250,17 +279,7 @@ def run_method(source: PairSource, method: str, r: int, *, rho: float = 1.0,
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     rho = check_positive("rho", rho)
     r = check_int("r", r)
-    filtering = method in FILTERING_METHODS
-    if filtering and (theta is None) == (keep_fraction is None):
-        raise ValueError(f"method {method!r} needs exactly one of theta (threshold) and "
-                         "keep_fraction (q)")
-    if not filtering and (theta is not None or keep_fraction is not None):
-        raise ValueError(f"method {method!r} does not filter by score; do not pass theta or "
-                         "keep_fraction")
-    if theta is not None:
-        theta = check_real("theta", theta)
-    if keep_fraction is not None:
-        keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
+    theta, keep_fraction = check_filter_knob(method, theta, keep_fraction)
 
     if method == "none":
         student, n_kept, n_clean = fit_source(source.chunks(), r, rho)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from scipy import stats

@@ -47,7 +47,7 @@ and :func:`compare_filtered` sets prediction against simulation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -58,12 +58,12 @@ from scipy import optimize
 from ._validate import (check_finite_array, check_fraction, check_int, check_positive,
                         check_probability, check_real)
 from .asymptotics import ChiLaw, expected_max, first_order_sin_theta_sq, predict_unfiltered
-from .experiments import trial_seed
-from .filters import (METHODS, bilinear_score, kept_count, oracle_score_matrix,
+from .experiments import IN_MEMORY_LIMIT, trial_source
+from .filters import (METHODS, bilinear_score, check_filter_knob, kept_count, oracle_score_matrix,
                       teacher_score_matrix)
 from .learner import closed_form_encoders, cross_covariance, fit, min_pairs_for_rank
 from .metrics import subspace_error
-from .model import BimodalModel, PairSample, StreamingSample
+from .model import BimodalModel, PairSample
 from .score_law import ScoreLaw, kept_moments, threshold_for_fraction
 
 __all__ = [
@@ -102,20 +102,7 @@ def _check_method(method: str) -> str:
 
 def _check_knob(method: str, theta, keep_fraction) -> tuple[float | None, float | None]:
     """Validate the knob; a score filter given neither uses the paper's untuned theta = 0."""
-    if method in _SCORE_METHODS:
-        if theta is not None and keep_fraction is not None:
-            raise ValueError(f"method {method!r} needs at most one of theta (threshold) and "
-                             "keep_fraction (q); got both")
-        if theta is None and keep_fraction is None:
-            theta = 0.0
-    elif theta is not None or keep_fraction is not None:
-        raise ValueError(f"method {method!r} does not filter by score; do not pass theta or "
-                         "keep_fraction")
-    if theta is not None:
-        theta = check_real("theta", theta)
-    if keep_fraction is not None:
-        keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
-    return theta, keep_fraction
+    return check_filter_knob(method, theta, keep_fraction, default_theta=0.0)
 
 
 @lru_cache(maxsize=32)
@@ -861,14 +848,10 @@ _SIM_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "method", "thet
 def _trial_pairs(model: BimodalModel, n: int, trial: int, seed: int,
                  resample_bases: bool) -> tuple[BimodalModel, PairSample]:
     """The model and pairs of trial ``trial``, exactly as :func:`linclip.run_grid` draws them."""
-    ss = trial_seed(seed, n, model.eta, trial)
-    basis_ss, data_ss = ss.spawn(2)
-    if resample_bases:
-        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
-    chunks = list(StreamingSample(model, n, data_ss, chunk_size=min(200_000, n)).chunks())
-    pairs = PairSample(np.concatenate([c.x for c in chunks]),
-                       np.concatenate([c.xt for c in chunks]),
-                       np.concatenate([c.clean for c in chunks]))
+    model, pairs = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases)
+    if not isinstance(pairs, PairSample):
+        raise ValueError(f"simulate_filtered holds the pairs in memory; n = {n} is above the "
+                         f"in-memory limit {IN_MEMORY_LIMIT} (use linclip.run_grid instead)")
     return model, pairs
 
 
