@@ -51,6 +51,10 @@ CASES = {
 LARGE_CASES = {
     "stream_teacher_1e7": ("run_method('teacher', theta=0) on a StreamingSample", 10_000_000,
                            100.0, 500.0),
+    # One (eta, trial) task of `python -m linclip reproduce fig3a --scale paper`: the fused
+    # runner shares data passes between none, teacher-split and oracle-clean.
+    "fig3a_paper_trial": ("reproduce.run_fused_trial: none + teacher-split + oracle-clean",
+                          10_000_000, 60.0, 500.0),
 }
 
 
@@ -88,6 +92,17 @@ def run_case(name: str) -> dict:
         sample = model.sample(n, rng=np.random.default_rng(1))
         enc = fit(sample.x, sample.xt, model.r)
         kept = 1.0
+    elif name == "fig3a_paper_trial":
+        from linclip.reproduce import experiment_config, run_fused_trial
+
+        rows = run_fused_trial(experiment_config("fig3a", "paper"), ETA, 0)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        _, traced_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        split = next(row for row in rows if row["method"] == "teacher-split")
+        return dict(case=name, n=n, time_s=elapsed, cpu_s=cpu, rss_mb=_peak_rss_mb() - rss0,
+                    traced_mb=traced_peak / 2**20, err=split["err"],
+                    kept_fraction=split["n_kept"] / split["n_pool"])
     else:
         stream = StreamingSample(model, n, seed=1, chunk_size=CHUNK)
         out = run_method(stream, "teacher", model.r, theta=0.0)
