@@ -177,11 +177,6 @@ class FilterOutcome:
         return self.n_kept_clean / self.n_kept
 
 
-def _dims(source: PairSource) -> tuple[int, int]:
-    first = next(iter(source.chunks()))
-    return first.x.shape[1], first.xt.shape[1]
-
-
 def _split_chunks(chunks: Iterable[PairSample], n_first: int, part: int) -> Iterator[PairSample]:
     """Chunks of the first ``n_first`` pairs (part 0) or of the rest (part 1)."""
     offset = 0

@@ -48,6 +48,15 @@ __all__ = [
 RTOL = 1e-10
 
 
+
+def _check_range(name: str, bounds) -> tuple[float, float]:
+    """Validate an increasing pair of positive numbers ``(lo, hi)``."""
+    lo = check_positive(f"{name}[0]", bounds[0])
+    hi = check_positive(f"{name}[1]", bounds[1])
+    if lo > hi:
+        raise ValueError(f"{name} must be increasing; got {bounds}")
+    return lo, hi
+
 def _check_pair(A: object, E: object) -> tuple[np.ndarray, np.ndarray]:
     A = check_finite_array("A", A, ndim=2)
     E = check_finite_array("E", E, ndim=2)
@@ -293,10 +302,7 @@ def random_weyl_checks(n_instances: int, p: int, q: int, rng: np.random.Generato
     p, q = check_int("p", p), check_int("q", q)
     if kind not in ("gaussian", "rank1"):
         raise ValueError(f"kind must be 'gaussian' or 'rank1'; got {kind!r}")
-    lo = check_positive("scale_range[0]", scale_range[0])
-    hi = check_positive("scale_range[1]", scale_range[1])
-    if lo > hi:
-        raise ValueError(f"scale_range must be increasing; got {scale_range}")
+    lo, hi = _check_range("scale_range", scale_range)
     rng = np.random.default_rng(rng)
     rows = []
     for _ in range(n_instances):
@@ -347,10 +353,7 @@ def random_wedin_checks(n_instances: int, p: int, q: int, r: int,
     r = check_int("r", r, maximum=min(p, q) - 1, what=" with 1 <= r < min(p, q)")
     if not 0.0 <= float(tail) < 1.0:
         raise ValueError(f"tail must lie in [0, 1); got {tail}")
-    lo = check_positive("level_range[0]", level_range[0])
-    hi = check_positive("level_range[1]", level_range[1])
-    if lo > hi:
-        raise ValueError(f"level_range must be increasing; got {level_range}")
+    lo, hi = _check_range("level_range", level_range)
     rng = np.random.default_rng(rng)
     k = min(p, q)
     rows = []
