@@ -48,7 +48,6 @@ __all__ = [
 RTOL = 1e-10
 
 
-
 def _check_range(name: str, bounds) -> tuple[float, float]:
     """Validate an increasing pair of positive numbers ``(lo, hi)``."""
     lo = check_positive(f"{name}[0]", bounds[0])
@@ -56,6 +55,7 @@ def _check_range(name: str, bounds) -> tuple[float, float]:
     if lo > hi:
         raise ValueError(f"{name} must be increasing; got {bounds}")
     return lo, hi
+
 
 def _check_pair(A: object, E: object) -> tuple[np.ndarray, np.ndarray]:
     A = check_finite_array("A", A, ndim=2)
