@@ -28,6 +28,7 @@ __all__ = [
     "cross_covariance",
     "closed_form_encoders",
     "fit",
+    "fit_pca",
     "contrastive_loss",
     "loss_from_cross_covariance",
     "loss_gradients",
@@ -206,6 +207,47 @@ def fit(x: np.ndarray, xt: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
     """
     x, xt = check_pairs(x, xt, r)
     return closed_form_encoders(cross_covariance(x, xt), r, rho)
+
+
+def fit_pca(x: np.ndarray, xt: np.ndarray, r: int) -> Encoders:
+    r"""Per-modality PCA: the top-``r`` eigenvectors of each sample covariance.
+
+    The paper's :math:`\eta = 0` reference point (its Eq. 2): each encoder is learned
+    from its own modality alone, so the pairing, and with it :math:`\eta`, plays no
+    role. Rows of ``G`` (``G_t``) are the top-``r`` eigenvectors of the centred sample
+    covariance of ``x`` (``xt``), so ``subspace_error`` applies as for :func:`fit`.
+    The returned encoders carry no cross-modal information: their score matrix
+    :math:`G^\top\tilde G` is not a contrastive score and must not be used to filter.
+
+    Parameters
+    ----------
+    x, xt : ndarray, shapes (n, d) and (n, d_t)
+        Samples of the two modalities (the row order is ignored).
+    r : int
+        Embedding dimension :math:`r`; needs :math:`n \ge r + 1`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linclip.model import BimodalModel
+    >>> from linclip.metrics import subspace_error
+    >>> model = BimodalModel(d=10, d_t=8, r=4, eta=0.01, gamma=1e4,
+    ...                      gamma_t=1e4, basis_seed=0)
+    >>> sample = model.sample(10_000, np.random.default_rng(1))
+    >>> err = subspace_error(fit_pca(sample.x, sample.xt, 4), model.U, model.U_t)
+    >>> bool(err.err < 1e-2)
+    True
+    """
+    x, xt = check_pairs(x, xt, r)
+    r = int(r)
+
+    def top_eigenvectors(a: np.ndarray) -> np.ndarray:
+        centred = a - a.mean(axis=0)
+        # eigh sorts ascending; the last r columns span the top-r subspace.
+        _, vecs = np.linalg.eigh(centred.T @ centred / (a.shape[0] - 1))
+        return vecs[:, ::-1][:, :r].T
+
+    return Encoders(G=top_eigenvectors(x), G_t=top_eigenvectors(xt))
 
 
 def contrastive_loss(G: np.ndarray, G_t: np.ndarray, x: np.ndarray, xt: np.ndarray,
