@@ -11,18 +11,24 @@ from linclip.asymptotics import predict_unfiltered
 from linclip.prediction import first_order_factor, predict_filtered
 from linclip.prediction_curves import FilteredErrorCurve, oracle_filter_error_curve
 
-PAPER = dict(d=10, d_t=8, r=4)
+PAPER = {"d": 10, "d_t": 8, "r": 4}
 
 
 @pytest.mark.parametrize("gamma", [1e4, 1.0])
 @pytest.mark.parametrize("eta", [0.03, 0.3, 1.0])
 def test_matches_scalar_prediction(eta, gamma):
     thetas = np.array([-1.0, 0.0, 1.5, 4.0])
-    curve = oracle_filter_error_curve(thetas, eta, 20_000, **PAPER, gamma=gamma,
-                                      gamma_t=gamma)
+    curve = oracle_filter_error_curve(thetas, eta, 20_000, **PAPER, gamma=gamma, gamma_t=gamma)
     for k, theta in enumerate(thetas):
-        p = predict_filtered(20_000, eta, **PAPER, gamma=gamma, gamma_t=gamma,
-                             theta=float(theta), method="oracle-score")
+        p = predict_filtered(
+            20_000,
+            eta,
+            **PAPER,
+            gamma=gamma,
+            gamma_t=gamma,
+            theta=float(theta),
+            method="oracle-score",
+        )
         assert curve.err[k] == pytest.approx(p.err, rel=1e-6)
         assert curve.kept_fraction[k] == pytest.approx(p.kept_fraction, rel=1e-9)
         assert curve.factor[k] == pytest.approx(p.rate_factor, rel=1e-9)
@@ -66,23 +72,31 @@ def test_too_few_kept_pairs_give_nan_and_arrays_are_read_only():
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        (dict(theta=np.nan), "theta"),
-        (dict(theta=[0.0, np.inf]), "theta"),
-        (dict(eta=0.0), "eta"),
-        (dict(eta=[0.3, 1.5]), "eta"),
-        (dict(eta=np.nan), "eta"),
-        (dict(n_pool=4), "n_pool"),
-        (dict(n_pool=2.5), "n_pool"),
-        (dict(r=9), "r"),
-        (dict(d=0), "d"),
-        (dict(gamma=0.0), "gamma"),
-        (dict(gamma_t=-1.0), "gamma_t"),
-        (dict(theta=[0.0, 1.0, 2.0], eta=[0.1, 0.2]), "broadcast"),
+        ({"theta": np.nan}, "theta"),
+        ({"theta": [0.0, np.inf]}, "theta"),
+        ({"eta": 0.0}, "eta"),
+        ({"eta": [0.3, 1.5]}, "eta"),
+        ({"eta": np.nan}, "eta"),
+        ({"n_pool": 4}, "n_pool"),
+        ({"n_pool": 2.5}, "n_pool"),
+        ({"r": 9}, "r"),
+        ({"d": 0}, "d"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma_t": -1.0}, "gamma_t"),
+        ({"theta": [0.0, 1.0, 2.0], "eta": [0.1, 0.2]}, "broadcast"),
     ],
 )
 def test_bad_input_names_the_parameter(kwargs, name):
-    args = dict(theta=0.0, eta=0.3, n_pool=1_000, d=10, d_t=8, r=4, gamma=1e4,
-                gamma_t=1e4)
+    args = {
+        "theta": 0.0,
+        "eta": 0.3,
+        "n_pool": 1_000,
+        "d": 10,
+        "d_t": 8,
+        "r": 4,
+        "gamma": 1e4,
+        "gamma_t": 1e4,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         oracle_filter_error_curve(**args)
