@@ -152,9 +152,13 @@ def fix_proof_chapter_names(app: Sphinx, doctree: nodes.document, docname: str) 
         if chapter not in titles:
             continue
         title = titles[chapter].astext()
-        if section.children and isinstance(section[0], nodes.title):
-            if section[0].astext() == title and title.lower() not in section["names"]:
-                section["names"].append(title.lower())
+        is_chapter = (
+            section.children
+            and isinstance(section[0], nodes.title)
+            and section[0].astext() == title
+        )
+        if is_chapter and title.lower() not in section["names"]:
+            section["names"].append(title.lower())
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
