@@ -40,7 +40,7 @@ import yaml
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.config import Config
-from sphinx.util import logging
+from sphinx.util import logging, texescape
 
 LOGGER = logging.getLogger(__name__)
 
@@ -161,6 +161,26 @@ def fix_proof_chapter_names(app: Sphinx, doctree: nodes.document, docname: str) 
             section["names"].append(title.lower())
 
 
+def add_preface_heading(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    """PDF: give the root page (the preface) its heading, contents entry and page header.
+
+    sphinx-jupyterbook-latex drops the root page's title and prints its text right after
+    the table of contents, under the running header "CONTENTS". We open it with an
+    unnumbered chapter instead.
+    """
+    if app.builder.format != "latex" or docname != app.config.root_doc:
+        return
+    title = app.env.titles.get(app.config.root_doc)
+    if title is None:
+        return
+    text = texescape.escape(title.astext(), app.config.latex_engine)
+    latex = (
+        f"\\chapter*{{{text}}}\n\\addcontentsline{{toc}}{{chapter}}{{{text}}}\n"
+        f"\\markboth{{{text}}}{{{text}}}\n"
+    )
+    doctree.insert(0, nodes.raw("", latex, format="latex"))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     # After jupyter-book has translated _config.yml into html_theme_options.
     app.connect("config-inited", apply_repository_setting, priority=900)
@@ -169,4 +189,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("html-page-context", add_pdf_button, priority=600)
     app.connect("build-finished", copy_pdf)
     app.connect("doctree-resolved", fix_proof_chapter_names)
+    app.connect("doctree-resolved", add_preface_heading)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
