@@ -171,3 +171,61 @@ def test_every_solution_is_in_the_pdf(text):
         expected += len(re.findall(r"^[`:]{3,}\{solution(?:-start)?\}", markdown, re.MULTILINE))
     found = len(re.findall(r"Solution to Exercise", text))
     assert found == expected, (found, expected)
+
+
+def test_build_pdf_catches_broken_references_and_glyphs(tmp_path):
+    """scripts/build_pdf.sh on a two-page book: a theorem-like block nested in an
+    admonition of a chapter whose title has an apostrophe gets a real label; an undefined
+    LaTeX reference and a glyph no font has make the script fail, naming both."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        _skip_loudly(f"{', '.join(missing)} not installed")
+    import nbformat
+
+    book = tmp_path / "mini"
+    (book / "scripts").mkdir(parents=True)
+    (book / "book").mkdir()
+    shutil.copy(ROOT / "_config.yml", book)
+    shutil.copytree(ROOT / "_ext", book / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "scripts" / "build_pdf.sh", book / "scripts")
+    shutil.copytree(ROOT / "scripts" / "tex", book / "scripts" / "tex")
+    for bib in _config().get("bibtex_bibfiles") or []:
+        (book / bib).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / bib, book / bib)
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/index\nchapters:\n  - file: book/ch\n"
+    )
+    (book / "book" / "index.md").write_text(
+        "# Preface\n\nA smile \U0001f642, see {prf:ref}`prop-x`.\n\n"
+        "```{raw} latex\nSee \\ref{nowhere}.\n```\n",
+        encoding="utf-8",
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# The teacher's chapter\n\n````{admonition} The paper's claim\n:class: note\n\n"
+            "```{prf:proposition} A claim\n:label: prop-x\n\nText: η, θ, √, ★.\n```\n````\n"
+        )
+    ]
+    nbformat.write(nb, book / "book" / "ch.ipynb")
+    result = subprocess.run(
+        ["bash", "scripts/build_pdf.sh", "--no-install"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=book,
+        env=dict(os.environ, BUILD_PDF_SKIP_SETUP="1"),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-4000:]
+    assert "Reference `nowhere' on page" in output
+    assert "There is no \U0001f642" in output
+    assert "label{None" not in output
+    tex = (book / "_build" / "latex" / Path(_pdf_name()).with_suffix(".tex").name).read_text()
+    assert r"\label{book/ch:prop-x}" in tex
+    assert "Missing character: There is no η" not in output
