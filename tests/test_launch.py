@@ -1,6 +1,6 @@
 """Launch, repository and download buttons, built from the book's real configuration.
 
-A minimal copy of the book (the repository's own ``_config.yml`` and ``_ext/``, a toc with
+A minimal copy of the book (the repository's own ``_config.yml`` and ``book/_ext/``, a toc with
 the preface stand-in and one small chapter notebook at a real chapter path) is built
 twice with jupyter-book:
 
@@ -67,7 +67,11 @@ def _make_book(tmp: Path, url: str) -> Path:
     """A minimal book in ``tmp`` with the repository's config and ``repository.url``."""
     book = tmp / "book-src"
     (book / "book" / "foundations").mkdir(parents=True)
-    shutil.copytree(ROOT / "_ext", book / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "book" / "_ext",
+        book / "book" / "_ext",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("repository", {})["url"] = url
     (book / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
@@ -131,6 +135,14 @@ def set_site(tmp_path_factory) -> Path:
     return _build(book, out)
 
 
+@pytest.fixture(scope="module")
+def student_site(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("launch-student")
+    book = _make_book(tmp, TEST_URL)
+    (book / ".student-edition").write_text("test\n")  # scripts/make_student_edition.py's marker
+    return _build(book, tmp / "out")
+
+
 def test_repository_url_is_unset_in_the_repository():
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert not (config.get("repository") or {}).get("url"), (
@@ -156,6 +168,23 @@ def test_unset_url_shows_no_launch_or_repository_buttons(unset_site):
             assert not any(host in href for host in LAUNCH_HOSTS), (page.name, href)
         # No PDF edition was built: no link to one.
         assert "PDF edition" not in text
+
+
+def test_student_edition_never_links_to_the_repository(student_site):
+    # Even with repository.url set: its launch buttons would open the instructor notebooks.
+    for page in (student_site / f"{CHAPTER}.html", student_site / "book" / "index.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "launch-buttons" not in text and "repository-button" not in text
+        for href in _links(page):
+            assert not any(host in href for host in LAUNCH_HOSTS), (page.name, href)
+
+
+def test_student_edition_script_copies_the_extension():
+    # make_student_edition.py copies book/ (not the repository root): the extension that
+    # _config.yml loads must live under book/ for the student edition to build.
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    for path in config["sphinx"]["local_extensions"].values():
+        assert Path(path).parts[0] == "book", path
 
 
 def test_unset_url_keeps_the_download_buttons(unset_site):

@@ -186,7 +186,11 @@ def test_build_pdf_catches_broken_references_and_glyphs(tmp_path):
     (book / "scripts").mkdir(parents=True)
     (book / "book").mkdir()
     shutil.copy(ROOT / "_config.yml", book)
-    shutil.copytree(ROOT / "_ext", book / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "book" / "_ext",
+        book / "book" / "_ext",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copy(ROOT / "scripts" / "build_pdf.sh", book / "scripts")
     shutil.copytree(ROOT / "scripts" / "tex", book / "scripts" / "tex")
     for bib in _config().get("bibtex_bibfiles") or []:

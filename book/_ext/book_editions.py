@@ -7,7 +7,9 @@ Loaded by ``_config.yml`` (``sphinx.local_extensions``). It makes two settings o
     The public repository URL, the ONE setting for every repository-derived link.
     Empty or absent (the state while there is no public repository): the site shows no
     launch (Binder, Colab, JupyterHub, Thebe), repository, issues or edit buttons.
-    Set: the repository button and the launch buttons configured under
+    The student edition (a generated copy, recognised by its ``.student-edition``
+    marker file) is always built as if it were unset, so that it never links to the
+    instructor notebooks. Set: the repository button and the launch buttons configured under
     ``launch_buttons`` are shown. ``repository.path_to_book: "."`` is normalised to
     ``""`` so that the launch URLs contain no ``/./`` (sphinx-book-theme appends a
     slash to whatever ``path_to_book`` holds).
@@ -44,6 +46,9 @@ from sphinx.util import logging, texescape
 
 LOGGER = logging.getLogger(__name__)
 
+#: Written by scripts/make_student_edition.py into the student edition's root.
+STUDENT_EDITION_MARKER = ".student-edition"
+
 #: Theme options that only make sense with a repository URL.
 _REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button")
 
@@ -67,6 +72,10 @@ def apply_repository_setting(app: Sphinx, config: Config) -> None:
     """Show repository/launch buttons if and only if ``repository.url`` is set."""
     opts = config.html_theme_options
     url = str(opts.get("repository_url") or "").strip()
+    if (Path(app.srcdir) / STUDENT_EDITION_MARKER).exists():
+        # The student edition (scripts/make_student_edition.py) exists only as a generated
+        # copy: launch or repository links would open the instructor notebooks.
+        url = ""
     if not url:
         # Unset: remove every repository-derived button. (jupyter-book fills in its own
         # default URL when the key is absent, so we clear it explicitly.)
