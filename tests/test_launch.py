@@ -304,6 +304,20 @@ def test_install_cell_pip_installs_from_the_repository_when_url_set(monkeypatch)
     ]
 
 
+# The coordinator writes the install cells (python scripts/sync_install_cell.py) once the
+# content helpers' notebook changes are merged, then sets this to True.
+INSTALL_CELLS_SYNCED = False
+
+
+@pytest.mark.skipif(
+    not INSTALL_CELLS_SYNCED,
+    reason="install cells not yet written: run scripts/sync_install_cell.py, then set "
+    "INSTALL_CELLS_SYNCED = True in tests/test_launch.py",
+)
+def test_every_chapter_notebook_has_the_current_install_cell():
+    assert sync.main(["--check"]) == 0
+
+
 def test_chapter_notebooks_are_the_toc_chapters():
     notebooks = sync.chapter_notebooks(ROOT)
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
