@@ -4,6 +4,7 @@
 #   2. chapter notebooks     strict nbval: re-execute every notebook under book/ and compare
 #                            its outputs with the committed ones (book/nbval_sanitize.cfg)
 #   3. strict book build     jupyter-book build -W -n --keep-going --all into _build/strict
+#   (0. PDF edition          scripts/build_pdf.sh, before the unit tests; see below)
 # Every step runs even if an earlier one fails; the exit status is non-zero if any failed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
@@ -43,6 +44,20 @@ pytest_no_tests_ok() {
     fi
     return "$rc"
 }
+
+# --- PDF edition (SITE-B; keep these lines together) --------------------------------------
+# Built BEFORE the unit tests so that tests/test_pdf.py checks a fresh PDF. In CI (CI=true)
+# scripts/build_pdf.sh installs TeX when missing (apt-get, as root); locally it is built
+# only where TeX is already installed, and tests/test_pdf.py then skips, saying so.
+if [ "${CI:-}" = "true" ] || command -v xelatex >/dev/null 2>&1; then
+    run_step "PDF edition (scripts/build_pdf.sh)" \
+        env BUILD_PDF_SKIP_SETUP=1 bash scripts/build_pdf.sh
+else
+    echo
+    echo "*** TeX is not installed: the PDF edition is NOT built and tests/test_pdf.py"
+    echo "*** will skip. Run 'bash scripts/build_pdf.sh' (as root on Debian) to install it."
+fi
+# --- end of PDF edition lines ----------------------------------------------------------------
 
 run_step "Unit tests" \
     env MPLBACKEND=Agg python -m pytest tests
