@@ -29,7 +29,7 @@ def variant(student_id, assignment):
     sid = str(student_id).strip().lower()
     if not sid:
         raise ValueError("STUDENT_ID is empty: put your student id between the quotes")
-    key = f"linclip-classroom/{assignment}/{sid}".encode("utf-8")
+    key = f"linclip-classroom/{assignment}/{sid}".encode()
     digest = hashlib.sha256(key).digest()
     picks = {
         name: options[digest[k] % len(options)]
