@@ -176,6 +176,9 @@ def build_one(name: str, out: Path) -> dict:
         shutil.copy2(VARIANTS_FILE, stage / "variants.py")  # listed in autograder_files
         # --no-run-tests: otter's own check re-executes the solution once more per build;
         # tests/test_assignments.py grades the solution, blank and wrong notebooks instead.
+        # It is also why every test is a plain assert that prints nothing: otter turns a test
+        # cell into a doctest whose expected output is the cell's stored output, so a test
+        # that printed something would need the master executed before otter assign.
         _run([sys.executable, "-m", "otter", "assign", "--no-run-tests",
               f"{name}.ipynb", "dist"], cwd=stage)
         dist = stage / "dist"
