@@ -135,6 +135,11 @@ def _probes(master):
             {p for p in hidden if p not in public_text})
 
 
+def _cli(*args):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
 def test_list_names_every_assignment():
     proc = subprocess.run([sys.executable, str(SCRIPT), "list"], capture_output=True,
                           text=True, check=True)
@@ -183,8 +188,15 @@ def test_solution_scores_full_marks(handout, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_blank_student_notebook_scores_zero(handout, name):
-    res = _grade(handout, name, handout / name / "student.ipynb", "blank")
+    """Through the command line, with --json (one JSON object on stdout)."""
+    proc = _cli("grade", "--assignment", name, "--out", handout,
+                handout / name / "student.ipynb", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert {"assignment", "score", "possible", "student_id", "questions"} <= set(res)
+    assert res["assignment"] == name and res["student_id"] == "example-student"
     assert res["score"] == 0 and res["possible"] > 0
+    TIMES[f"{name}/blank"] = res["seconds"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -255,11 +267,6 @@ def test_student_notebook_executes_top_to_bottom(handout, name, tmp_path):
     assert checks and all(c.outputs for c in checks)  # the public checks ran (and failed)
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
-                          capture_output=True, text=True, check=False)
-
-
 def test_clear_errors(handout, tmp_path):
     cases = []
     cases.append((_cli("grade", "--assignment", "nosuch", "--out", handout,
@@ -279,16 +286,6 @@ def test_clear_errors(handout, tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-
-
-def test_grade_json_output(handout):
-    proc = _cli("grade", "--assignment", "foundations", "--out", handout,
-                handout / "foundations" / "student.ipynb", "--json")
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout)
-    assert {"assignment", "score", "possible"} <= set(res)
-    assert res["assignment"] == "foundations" and res["score"] == 0
-    TIMES["foundations/blank (command line)"] = res["seconds"]
 
 
 @pytest.mark.parametrize("name", NAMES)
