@@ -55,10 +55,21 @@ class UsageError(Exception):
 
 
 def list_assignments() -> list[str]:
-    """Names of the assignments: folders of ``assignments/`` with a master ``NAME.ipynb``."""
-    return sorted(p.name for p in ASSIGNMENTS_DIR.iterdir()
-                  if p.is_dir() and not p.name.startswith(("_", "."))
-                  and (p / f"{p.name}.ipynb").is_file())
+    """Names of the assignments: folders of ``assignments/`` with a master ``NAME.ipynb``.
+
+    In the book's order: by the number in the master's title ("# Problem set N: ..."), then
+    by name.
+    """
+    names = [p.name for p in ASSIGNMENTS_DIR.iterdir()
+             if p.is_dir() and not p.name.startswith(("_", "."))
+             and (p / f"{p.name}.ipynb").is_file()]
+
+    def order(name: str) -> tuple[int, str]:
+        with open(ASSIGNMENTS_DIR / name / f"{name}.ipynb", encoding="utf-8") as f:
+            m = re.search(r"# Problem set (\d+)", f.read())
+        return (int(m.group(1)) if m else 10**6, name)
+
+    return sorted(names, key=order)
 
 
 def check_name(name: str) -> None:
