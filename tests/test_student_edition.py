@@ -68,3 +68,111 @@ def test_book_notebooks_lose_every_solution(path):
     assert len(out.cells) <= len(nb.cells)
     if "exercise" in _text(nb):
         assert "exercise" in text
+
+
+# --------------------------------------------------------------------------------------
+# Instructor material, buttons and sentences that send students to solutions
+
+CONFIG = (ROOT / "_config.yml").read_text(encoding="utf-8")
+
+
+def test_student_config_has_no_repository_and_no_launch_buttons():
+    import yaml
+
+    cfg = yaml.safe_load(mse.student_config(CONFIG))
+    assert cfg["title"].endswith(mse.TITLE_SUFFIX)
+    assert "repository" not in cfg and "launch_buttons" not in cfg
+    for button in ("use_repository_button", "use_issues_button", "use_edit_page_button"):
+        assert cfg["html"][button] is False
+    # The rest of the configuration is kept.
+    original = yaml.safe_load(CONFIG)
+    assert cfg["sphinx"] == original["sphinx"] and cfg["execute"] == original["execute"]
+    assert cfg["html"]["use_multitoc_numbering"] == original["html"]["use_multitoc_numbering"]
+
+
+def test_student_config_with_a_student_repository_points_only_there():
+    import yaml
+
+    url = "https://example.org/course/student-book"
+    cfg = yaml.safe_load(mse.student_config(CONFIG, url))
+    assert cfg["repository"]["url"] == url
+    assert cfg["html"]["use_repository_button"] is True
+    assert cfg["launch_buttons"] == yaml.safe_load(CONFIG)["launch_buttons"]
+    assert yaml.safe_load(CONFIG)["repository"]["url"] not in mse.student_config(CONFIG, url)
+
+
+def test_student_toc_drops_the_instructors_part():
+    toc = (
+        "# comment\nformat: jb-book\nroot: book/index\nparts:\n"
+        "  - caption: A\n    chapters:\n      - file: book/a\n"
+        f"  - caption: {mse.INSTRUCTOR_PART}\n    chapters:\n      - file: book/guide\n"
+        "  - caption: Back matter\n    chapters:\n      - file: book/bibliography\n")
+    text, files = mse.student_toc(toc)
+    assert files == ["book/guide"]
+    assert "book/guide" not in text and "book/a" in text and "book/bibliography" in text
+    assert text.startswith("# comment")
+
+
+def test_rewrites_remove_every_pointer_to_a_solution():
+    text = ("you see. Solutions to exercises are collapsed; click on a solution to open it. "
+            "Theorems.\n\nWrite your three numbers down, then open the solution, which averages "
+            "over 20 samples.\n\nEstimate it by hand before opening the solution, which uses "
+            "`f`.\n\nKeep this. Now read the solution below. Keep that too.")
+    dropped = []
+    out = mse.rewrite_for_students(text, dropped=dropped)
+    assert not mse.OPEN_SOLUTION.search(out)
+    assert "then check them with code that averages" in out
+    assert "by hand, then check it with `f`" in out
+    assert "Keep this." in out and "Keep that too." in out and "read the solution" not in out
+    assert len(dropped) == 1
+
+
+def test_student_edition_sources_send_no_one_to_solutions_or_instructors(tmp_path):
+    out = tmp_path / "student"
+    dropped = []
+    mse.write_student_edition(out, dropped=dropped)
+    assert dropped == []  # every such sentence of the book is covered by a rewrite
+    texts = [p.read_text(encoding="utf-8") for p in (out / "book").rglob("*.md")]
+    for path in (out / "book").rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        texts += [c.source for c in nb.cells if c.cell_type == "markdown"]
+    for text in texts:
+        assert not mse.OPEN_SOLUTION.search(text), text[:300]
+        assert "make_student_edition" not in text and "instructor_guide" not in text
+    assert not list((out / "book").glob("instructor_guide.*"))
+    assert mse.INSTRUCTOR_PART not in (out / "_toc.yml").read_text()
+
+
+def test_student_edition_html_has_no_launch_or_repository_link(tmp_path):
+    """Build the student edition (index page and one notebook chapter) and read its HTML."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    if shutil.which("jupyter-book") is None and not (Path(sys.executable).parent
+                                                     / "jupyter-book").exists():
+        pytest.skip("jupyter-book is not installed")
+    out = tmp_path / "student"
+    mse.write_student_edition(out)
+    # Two pages are enough to see the theme's buttons (launch buttons appear on notebook
+    # pages only) and keep the build short; the configuration is the edition's own.
+    toc = yaml.safe_load((out / "_toc.yml").read_text())
+    first = toc["parts"][0]["chapters"][0]["file"]
+    (out / "_toc.yml").write_text(yaml.safe_dump(
+        {"format": "jb-book", "root": toc["root"],
+         "parts": [{"caption": "Part", "chapters": [{"file": first}]}]}))
+    exe = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(out),
+           "--path-output", str(tmp_path / "build")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    html_dir = tmp_path / "build" / "_build" / "html"
+    pages = [html_dir / "book" / "index.html", html_dir / f"{first}.html"]
+    repo_url = yaml.safe_load(CONFIG)["repository"]["url"]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        for needle in (repo_url, "mybinder.org", "colab.research.google.com",
+                       "launch-buttons", "fa-github", "instructor_guide"):
+            assert needle not in html, (page.name, needle)
