@@ -2,7 +2,19 @@
 and the checks that need no browser (used by the static test and the browser test).
 
 The site tests run in their own pytest invocation after the book is built
-(``scripts/test.sh``); they never build anything themselves.
+(``scripts/test.sh``); they never build anything themselves:
+
+    python -m pytest tests/site            # uses _build/strict/_build/html or _build/html
+    LINCLIP_SITE_HTML=DIR python -m pytest tests/site
+
+``python -m pytest tests`` (the unit-test step, which also passes ``--ignore=tests/site``)
+does not run them: each site test module skips itself unless a path inside tests/site/ is
+named on the command line (or ``LINCLIP_SITE_TESTS=1``). There is deliberately no
+conftest.py here: a second ``conftest`` module would shadow tests/conftest.py, which unit
+tests import by name (``from conftest import ...``).
+
+Without a built site or without chromium the tests are SKIPPED, loudly; with ``CI=true``
+(as ``.ci/run`` sets it) such a skip is a failure, so CI cannot pass without running them.
 
 ``LINCLIP_SITE_HTML`` names the built HTML directory. Unset, the first of
 ``_build/strict/_build/html`` (the strict build of ``scripts/test.sh``) and ``_build/html``
@@ -13,10 +25,12 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
+import pytest
 import yaml
 from bs4 import BeautifulSoup, NavigableString, Tag
 
@@ -40,15 +54,104 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def site_tests_requested() -> bool:
+    """True if this pytest run names tests/site (or a file in it), or LINCLIP_SITE_TESTS=1."""
+    if os.environ.get("LINCLIP_SITE_TESTS") == "1":
+        return True
+    for arg in sys.argv[1:]:
+        if arg.startswith("-"):
+            continue
+        path = Path(arg.split("::", 1)[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def skip_unless_requested() -> None:
+    """Module-level guard of the site test modules (see the module docstring)."""
+    if not site_tests_requested():
+        pytest.skip(
+            "site tests run after the book build: python -m pytest tests/site "
+            "(scripts/test.sh does)",
+            allow_module_level=True,
+        )
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip (loudly) on a developer's machine; fail when ``CI`` is true."""
-    import pytest
-
     if in_ci():
         pytest.fail(f"CI=true and the site test cannot run: {reason}", pytrace=False)
     if reason not in SKIPS:
         SKIPS.append(reason)
     pytest.skip(f"SKIPPED: {reason}")
+
+
+@pytest.fixture(scope="session")
+def html_dir() -> Path:
+    """The built HTML directory (skip loudly, or fail in CI, if there is none)."""
+    path = find_html_dir()
+    if path is None:
+        skip_or_fail(
+            "no built site (build the book first: see scripts/test.sh; or set "
+            "LINCLIP_SITE_HTML to the HTML directory)"
+        )
+    return path
+
+
+class _Summary:
+    """Counts the site tests' outcomes and prints the summary line (and loud skips)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, int]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (
+            report.when == "setup" and report.outcome != "passed"
+        ):
+            return
+        module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+        counts = self.results.setdefault(
+            module, {"passed": 0, "failed": 0, "skipped": 0}
+        )
+        counts[report.outcome] += 1
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        tr = terminalreporter
+        tr.write_sep("=", "site tests")
+        browser = self.results.get("test_browser.py")
+        if browser:
+            pages = toc_pages()
+            views = len(pages) * len(WIDTHS) * len(THEMES)
+            tr.write_line(
+                f"browser test: {len(pages)} pages x {len(WIDTHS)} widths "
+                f"({', '.join(map(str, WIDTHS))} px) x {len(THEMES)} themes "
+                f"({', '.join(THEMES)}) = {views} views: {browser['passed']} passed, "
+                f"{browser['failed']} failed, {browser['skipped']} skipped"
+            )
+            if browser["passed"] + browser["failed"] and SCREENSHOT_DIR.is_dir():
+                shots = len(list(SCREENSHOT_DIR.glob("*.jpg")))
+                tr.write_line(f"screenshots: {shots} in {SCREENSHOT_DIR}")
+        static = self.results.get("test_static_html.py")
+        if static:
+            tr.write_line(
+                f"static HTML check: {static['passed']} passed, {static['failed']} failed,"
+                f" {static['skipped']} skipped"
+            )
+        for reason in SKIPS:
+            tr.write_sep("!", "SITE TESTS SKIPPED", red=True, bold=True)
+            tr.write_line(f"!!! SKIPPED: {reason}", red=True, bold=True)
+            tr.write_line("!!! (with CI=true this is a failure)", red=True, bold=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def site_summary(request: pytest.FixtureRequest) -> None:
+    """Register the summary (once per session, from whichever site module runs first)."""
+    manager = request.config.pluginmanager
+    if manager.get_plugin("linclip-site-summary") is None:
+        manager.register(_Summary(), "linclip-site-summary")
 
 
 def find_html_dir() -> Path | None:

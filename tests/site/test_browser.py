@@ -34,6 +34,12 @@ import pytest
 import sitecheck
 from sitecheck import skip_or_fail
 
+sitecheck.skip_unless_requested()
+
+# Fixtures shared by the site test modules (there is no conftest.py here: see sitecheck).
+html_dir = sitecheck.html_dir
+site_summary = sitecheck.site_summary
+
 PAGES = sitecheck.toc_pages()
 WIDTHS = sitecheck.WIDTHS
 HEIGHTS = {1280: 900, 390: 844}

@@ -18,6 +18,12 @@ import pytest
 import sitecheck
 from bs4 import BeautifulSoup
 
+sitecheck.skip_unless_requested()
+
+# Fixtures shared by the site test modules (there is no conftest.py here: see sitecheck).
+html_dir = sitecheck.html_dir
+site_summary = sitecheck.site_summary
+
 PAGES = sitecheck.toc_pages()
 
 
