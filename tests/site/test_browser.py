@@ -123,11 +123,30 @@ IMAGES = """async () => {
 
 LINKS = "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))"
 
-WIDTHS_JS = """() => ({scrollWidth: Math.max(document.documentElement.scrollWidth,
-                                              document.body.scrollWidth),
-                      innerWidth: window.innerWidth,
-                      theme: document.documentElement.dataset.theme,
-                      mode: document.documentElement.dataset.mode})"""
+WIDTHS_JS = """() => {
+  const scrollWidth = Math.max(document.documentElement.scrollWidth, document.body.scrollWidth);
+  const out = {scrollWidth, innerWidth: window.innerWidth,
+               theme: document.documentElement.dataset.theme,
+               mode: document.documentElement.dataset.mode, culprits: []};
+  if (scrollWidth <= window.innerWidth) return out;
+  // Name the outermost elements that stick out (not those inside a scrolling box).
+  const clipped = el => { for (let p = el.parentElement; p; p = p.parentElement) {
+      if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) {
+        return true; } } return false; };
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= window.innerWidth + 0.5 || clipped(el)) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden' || cs.position === 'fixed') continue;  // closed drawers
+    if (out.culprits.some(c => c.el.contains(el))) continue;
+    out.culprits.push({el, text: `<${el.tagName.toLowerCase()} class="${el.className}"> `
+                                 + `right edge ${Math.round(r.right)} px: `
+                                 + el.textContent.trim().slice(0, 60)});
+    if (out.culprits.length >= 3) break;
+  }
+  out.culprits = out.culprits.map(c => c.text);
+  return out;
+}"""
 
 SIDEBAR_JS = """() => {
   const s = document.querySelector('.bd-sidebar-primary');
@@ -310,7 +329,7 @@ def test_page_as_a_reader_sees_it(
         if layout["scrollWidth"] > layout["innerWidth"]:
             problems.append(
                 f"page is wider than the screen: scrollWidth {layout['scrollWidth']}"
-                f" > {layout['innerWidth']} px"
+                f" > {layout['innerWidth']} px; sticking out: {layout['culprits']}"
             )
 
         # Images
