@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
@@ -44,6 +45,9 @@ SCREENSHOT_DIR = REPO / "_build" / "screenshots"
 #: The browser test's views: every toc page at these widths (px) in these themes.
 WIDTHS = (1280, 390)
 THEMES = ("light", "dark")
+
+#: When this test session started (screenshots newer than this are this run's).
+SESSION_START = time.time()
 
 #: Reasons a site test was skipped (reported loudly at the end of the run).
 SKIPS: list[str] = []
@@ -132,7 +136,10 @@ class _Summary:
                 f"{browser['failed']} failed, {browser['skipped']} skipped"
             )
             if browser["passed"] + browser["failed"] and SCREENSHOT_DIR.is_dir():
-                shots = len(list(SCREENSHOT_DIR.glob("*.jpg")))
+                shots = sum(
+                    p.stat().st_mtime >= SESSION_START
+                    for p in SCREENSHOT_DIR.glob("*.jpg")
+                )
                 tr.write_line(f"screenshots: {shots} in {SCREENSHOT_DIR}")
         static = self.results.get("test_static_html.py")
         if static:

@@ -231,10 +231,9 @@ def browser(site_url: str):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _fresh_screenshot_dir() -> None:
-    if sitecheck.SCREENSHOT_DIR.is_dir():
-        shutil.rmtree(sitecheck.SCREENSHOT_DIR)
-    sitecheck.SCREENSHOT_DIR.mkdir(parents=True)
+def _screenshot_dir() -> None:
+    # Not emptied: files are overwritten by name (the summary counts this run's files).
+    sitecheck.SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _console_allowed(text: str) -> bool:
