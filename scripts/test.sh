@@ -4,8 +4,17 @@
 #   2. chapter notebooks     strict nbval: re-execute every notebook under book/ and compare
 #                            its outputs with the committed ones (book/nbval_sanitize.cfg)
 #   3. strict book build     jupyter-book build -W -n --keep-going --all into _build/strict
+#   4. static HTML check     python -m pytest tests/site/test_static_html.py over the HTML of
+#                            step 3 (_build/strict/_build/html): stray $, TeX in titles,
+#                            alt text, broken internal links; needs no browser
+#   5. browser test          python -m pytest tests/site/test_browser.py: headless Chromium
+#                            (Debian's chromium package) opens every page of step 3's HTML at
+#                            1280 and 390 px, light and dark, with the network blocked;
+#                            screenshots in _build/screenshots/. Without chromium it SKIPS
+#                            loudly; with CI=true (.ci/run) a skip is a failure.
 #   (0. PDF edition          scripts/build_pdf.sh, before the unit tests; see below)
 # Every step runs even if an earlier one fails; the exit status is non-zero if any failed.
+# Each step prints its wall-clock time.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
 
@@ -24,14 +33,18 @@ run_step() {
     echo "== $name"
     echo "=================================================================="
     local rc=0
+    local start=$SECONDS
     "$@" || rc=$?
+    local took=$((SECONDS - start))
     if [ "$rc" -eq 0 ]; then
-        echo "-- $name: passed"
+        echo "-- $name: passed (${took} s)"
     else
-        echo "-- $name: FAILED (exit status $rc)"
+        echo "-- $name: FAILED (exit status $rc, ${took} s)"
         failed+=("$name")
     fi
+    timings+=("$(printf '%5d s  %s' "$took" "$name")")
 }
+timings=()
 
 # pytest exits with 5 when it collects no tests; for the notebook step that only means
 # no chapter notebooks exist yet, which is not a failure.
@@ -60,17 +73,30 @@ fi
 # --- end of PDF edition lines ----------------------------------------------------------------
 
 run_step "Unit tests" \
-    env MPLBACKEND=Agg python -m pytest tests
+    env MPLBACKEND=Agg python -m pytest tests --ignore=tests/site
 
 run_step "Chapter notebooks (strict nbval)" \
     pytest_no_tests_ok --nbval --nbval-current-env \
         --nbval-sanitize-with book/nbval_sanitize.cfg book/
 
 # --all: re-read every page, so warnings from unchanged pages are reported again.
+# The old HTML goes first, so the site tests below never check a stale build.
+rm -rf _build/strict/_build/html
 run_step "Strict book build (warnings are errors)" \
     jupyter-book build . -W -n --keep-going --all --path-output _build/strict
 
+# The site tests check the HTML the strict build just wrote; they build nothing. They are a
+# separate pytest invocation: `python -m pytest tests` (step 1) does not collect tests/site/.
+export LINCLIP_SITE_HTML="$REPO_ROOT/_build/strict/_build/html"
+run_step "Static HTML check (built site)" \
+    python -m pytest tests/site/test_static_html.py
+
+run_step "Browser test (built site, headless Chromium)" \
+    python -m pytest tests/site/test_browser.py
+
 echo
+echo "Time per step:"
+printf '  %s\n' "${timings[@]}"
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED steps:"
     printf '  - %s\n' "${failed[@]}"
