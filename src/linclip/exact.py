@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -137,7 +138,8 @@ def _psd_factor(S: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
     return V[:, keep] * np.sqrt(lam[keep])
 
 
-def group_scatter(cov: np.ndarray, m: int, rng: np.random.Generator) -> Scatter:
+def group_scatter(cov: np.ndarray, m: int, rng: np.random.Generator, *,
+                  factor: np.ndarray | None = None) -> Scatter:
     r"""Statistics of ``m`` iid :math:`N(0, \Sigma)` rows, drawn in :math:`O(D^3)`.
 
     The centred scatter is :math:`L W L^\top` with :math:`W \sim \mathrm{Wishart}(m-1, I)` and
@@ -151,12 +153,14 @@ def group_scatter(cov: np.ndarray, m: int, rng: np.random.Generator) -> Scatter:
     m : int
         Number of rows :math:`m \ge 0`.
     rng : numpy.random.Generator
+    factor : ndarray, optional
+        A precomputed ``L`` with ``L @ L.T == cov`` (saves a decomposition per call).
     """
     m = check_int("m", m, minimum=0)
     D = cov.shape[0]
     if m == 0:
         return Scatter.empty(D)
-    L = _psd_factor(cov)
+    L = _psd_factor(cov) if factor is None else factor
     k = L.shape[1]
     T = L @ wishart_identity(m - 1, k, rng) @ L.T
     total = math.sqrt(m) * (L @ rng.standard_normal(k))
@@ -336,6 +340,16 @@ class ExactTrial:
     pairs_drawn: int
 
 
+@lru_cache(maxsize=64)
+def _components(model: BimodalModel) -> dict[bool, tuple[np.ndarray, np.ndarray]]:
+    """Covariance and its factor for the clean (True) and corrupted (False) components."""
+    out = {}
+    for clean in (True, False):
+        cov = model.component_covariance(clean)
+        out[clean] = (cov, _psd_factor(cov))
+    return out
+
+
 def _check_methods(methods: Sequence[tuple[str, float | None]]) -> list[tuple[str, float]]:
     out = []
     for method, theta in methods:
@@ -414,7 +428,7 @@ def exact_trial(model: BimodalModel, n: int, methods: Sequence[tuple[str, float 
         raise ValueError(f"score_units must be 'oracle' or 'raw'; got {score_units!r}")
     d, r = model.d, model.r
     D = d + model.d_t
-    covs = {True: model.component_covariance(True), False: model.component_covariance(False)}
+    comps = _components(model)
     oracle_thetas = sorted({t for m, t in specs if m == "oracle-score"})
     split_thetas = sorted({t for m, t in specs if m == "teacher-split"})
     need_split = bool(split_thetas)
@@ -434,9 +448,10 @@ def exact_trial(model: BimodalModel, n: int, methods: Sequence[tuple[str, float 
              ) -> dict[int, Scatter]:
         nonlocal pairs_drawn
         if not matrices:
-            return {0: group_scatter(covs[k], m, rng)} if m else {}
+            cov, L = comps[k]
+            return {0: group_scatter(cov, m, rng, factor=L)} if m else {}
         pairs_drawn += m
-        return filtered_group_scatters(covs[k], m, d, matrices, thetas, rng)
+        return filtered_group_scatters(comps[k][0], m, d, matrices, thetas, rng)
 
     oracle_ms = [M_oracle] * len(oracle_thetas)
     first = {k: draw(k, counts[k][0], oracle_ms, list(oracle_thetas)) for k in (True, False)}
