@@ -277,3 +277,39 @@ def test_exact_trial_bad_methods(methods, match):
 def test_exact_trial_too_few_kept():
     with pytest.raises(ValueError, match="r \\+ 1"):
         exact_trial(MODEL, 100, [("oracle-score", 1e6)], np.random.default_rng(0))
+
+
+# ------------------------------------------------- one virtual data set per trial (pairing)
+def _fisher_z(a: np.ndarray, b: np.ndarray) -> float:
+    """z statistic for equal correlations of the two columns of ``a`` and of ``b``."""
+    ra, rb = (np.corrcoef(x[:, 0], x[:, 1])[0, 1] for x in (a, b))
+    return float((np.arctanh(ra) - np.arctanh(rb)) / np.sqrt(1 / (len(a) - 3)
+                                                             + 1 / (len(b) - 3)))
+
+
+@pytest.mark.slow
+def test_methods_of_one_trial_share_one_data_set():
+    """ERR(none) and ERR(oracle-clean) are correlated across trials as on generated pairs.
+
+    Drawing each method from its own call gives each the right law but independent data
+    sets (correlation 0); the same statistic must reject that.
+    """
+    model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=4.0, eta=0.3, basis_seed=1)
+    methods = [("none", None), ("oracle-clean", None)]
+    n, trials = 200, 1500
+
+    def errs(outcomes):
+        return [subspace_error(o.student, model.U, model.U_t).err for o in outcomes]
+
+    rng = np.random.default_rng(31)
+    pairs, joint, separate = [], [], []
+    for _ in range(trials):
+        sample = model.sample(n, rng)
+        pairs.append(errs([run_method(sample, m, model.r, theta=t) for m, t in methods]))
+        joint.append(errs(exact_trial(model, n, methods, rng).outcomes))
+        separate.append(errs([exact_trial(model, n, [spec], rng).outcomes[0]
+                              for spec in methods]))
+    pairs, joint, separate = map(np.array, (pairs, joint, separate))
+    assert np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1] > 0.15  # there is pairing to keep
+    assert abs(_fisher_z(joint, pairs)) < 3.5
+    assert abs(_fisher_z(separate, pairs)) > 5
