@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import linclip.experiments as E
+import linclip.experiments.grid as E
 from linclip.experiments import (ROW_COLUMNS, MethodSpec, run_grid, run_trial, spec_dict,
                                  summarize, trial_seed)
 from linclip.learner import fit

@@ -311,7 +311,7 @@ def test_cli_table1_json(tmp_path, capsys):
 
 
 def test_cli_fig3a_book_json(tmp_path, capsys, monkeypatch):
-    import linclip.reproduce as rp
+    import linclip.experiments.configs as rp
     monkeypatch.setattr(rp, "BOOK_FIG3A_N", 20_000)
     code = main(["reproduce", "fig3a", "--trials", "1", "--json", "--no-progress",
                  "--out", str(tmp_path)])

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from ._validate import check_finite_array
 from .learner import Encoders
@@ -59,6 +58,8 @@ def principal_angles(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     Uses :func:`scipy.linalg.subspace_angles`, which is accurate for small angles.
     """
     X, Y = _check_bases(X, Y)
+    import scipy.linalg
+
     return np.sort(scipy.linalg.subspace_angles(X, Y))
 
 

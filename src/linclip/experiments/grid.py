@@ -11,16 +11,19 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
-from typing import Iterable, Sequence
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
-from ._validate import check_int
-from .filters import FILTERING_METHODS, METHODS, run_method
-from .metrics import subspace_error
-from .model import BimodalModel, PairSample, StreamingSample
+from .._validate import check_int
+from ..filters.spec import MethodSpec
+from ..filters.methods import run_method
+from ..metrics import subspace_error
+from ..data.model import BimodalModel, PairSample, StreamingSample
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
 
@@ -30,42 +33,6 @@ ROW_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "rho", "method",
 
 #: Above this many pairs a trial streams its data in chunks instead of holding it in memory.
 IN_MEMORY_LIMIT = 2_000_000
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method with its filtering knob.
-
-    Parameters
-    ----------
-    method : str
-        One of :data:`linclip.filters.METHODS`.
-    theta : float, optional
-        Threshold :math:`\\theta` (oracle units) for the filtering methods.
-    keep_fraction : float, optional
-        Kept fraction :math:`q` for the filtering methods.
-
-    A filtering method given neither knob uses the paper's untuned default :math:`\\theta = 0`.
-    """
-
-    method: str
-    theta: float | None = None
-    keep_fraction: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        if self.method in FILTERING_METHODS and self.theta is None and self.keep_fraction is None:
-            object.__setattr__(self, "theta", 0.0)
-
-    @property
-    def label(self) -> str:
-        """Short human-readable label, e.g. ``teacher (θ=0)`` or ``teacher-split (q=30%)``."""
-        if self.theta is not None:
-            return f"{self.method} (θ={self.theta:g})"
-        if self.keep_fraction is not None:
-            return f"{self.method} (q={100 * self.keep_fraction:g}%)"
-        return self.method
 
 
 def _as_spec(method: str | MethodSpec) -> MethodSpec:
@@ -190,6 +157,8 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
     pandas.DataFrame
         Columns :data:`ROW_COLUMNS`.
     """
+    import pandas as pd
+
     ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]
     etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]
     specs = [_as_spec(m) for m in methods]

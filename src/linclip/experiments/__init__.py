@@ -1,0 +1,25 @@
+"""Experiments: grids of trials, the paper's experiment definitions, the resumable runner.
+
+* :mod:`linclip.experiments.grid` — :func:`run_trial`, :func:`run_grid` (tidy DataFrames) and
+  the seed contract (:func:`trial_seed`, :func:`trial_source`);
+* :mod:`linclip.experiments.configs` — Figure 3a and Table 1 as :class:`ExperimentConfig`;
+* :mod:`linclip.experiments.runner` — :func:`run_experiment`, resumable, CSV per trial;
+* :mod:`linclip.experiments.analysis` — summaries, slope fits, Table 1, predictions;
+* :mod:`linclip.experiments.comparisons` — prediction against simulation;
+* :mod:`linclip.experiments.anatomy` — trials with the internals of the proofs;
+* :mod:`linclip.experiments.figures` — Figure 3a from per-trial rows;
+* :mod:`linclip.experiments.archive` — committed results, read with :func:`load_result`.
+
+Reproducibility contract: trial ``t`` at ``(n, eta)`` draws its data from
+``SeedSequence(seed, spawn_key=(n, eta_key, t))``, whatever else is in the grid and however many
+worker processes run it. All methods of one trial see the *same* pairs (common random numbers),
+so differences between methods are paired comparisons.
+"""
+
+from ..filters.spec import MethodSpec
+from .grid import (IN_MEMORY_LIMIT, ROW_COLUMNS, run_grid, run_trial, spec_dict, summarize,
+                   trial_seed, trial_source)
+from .archive import RESULTS, load_result
+
+__all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize",
+           "ROW_COLUMNS", "IN_MEMORY_LIMIT", "spec_dict", "load_result", "RESULTS"]
