@@ -5,6 +5,6 @@ from .experiments import configs
 from .experiments import runner
 from .experiments import analysis
 from .experiments import figures
-from .experiments import fused_old
+from .filters import engine
 
-merge(globals(), configs, runner, analysis, figures, fused_old)
+merge(globals(), configs, runner, analysis, figures, engine)

@@ -43,7 +43,7 @@ def random_orthonormal(dim: int, rank: int, rng: np.random.Generator) -> np.ndar
 
 @dataclass(frozen=True)
 class PairSample:
-    """``n`` sampled pairs with their hidden labels.
+    """``n`` pairs, with their hidden clean/corrupted labels when they are known.
 
     Attributes
     ----------
@@ -51,14 +51,35 @@ class PairSample:
         First modality ("images"), one pair per row.
     xt : ndarray, shape (n, d_t)
         Second modality ("texts"), :math:`\\tilde x`.
-    clean : ndarray of bool, shape (n,)
+    clean : ndarray of bool, shape (n,), or None
         True where the pair is correctly matched (:math:`\\tilde z = z`). Hidden from learners;
-        only the clean-label oracle may look at it.
+        only the clean-label oracle may look at it. ``None`` for data without labels (your own
+        embeddings): then nothing reports a clean fraction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = PairSample(np.zeros((3, 2)), np.ones((3, 4)))
+    >>> s.n, s.has_labels
+    (3, False)
     """
 
     x: np.ndarray
     xt: np.ndarray
-    clean: np.ndarray
+    clean: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        x, xt, clean = self.x, self.xt, self.clean
+        if getattr(x, "ndim", None) != 2 or getattr(xt, "ndim", None) != 2:
+            raise ValueError("x and xt must be 2-D arrays (one pair per row); got shapes "
+                             f"{np.shape(x)} and {np.shape(xt)}")
+        if x.shape[0] != xt.shape[0]:
+            raise ValueError(f"x and xt must have the same number of rows (pairs); got "
+                             f"{x.shape[0]} and {xt.shape[0]}")
+        if clean is not None and (getattr(clean, "shape", None) != (x.shape[0],)
+                                  or getattr(clean, "dtype", None) != bool):
+            raise ValueError(f"clean must be None or a boolean array of shape ({x.shape[0]},); "
+                             f"got {type(clean).__name__} of shape {np.shape(clean)}")
 
     @property
     def n(self) -> int:
@@ -66,13 +87,21 @@ class PairSample:
         return int(self.x.shape[0])
 
     @property
+    def has_labels(self) -> bool:
+        """Whether the hidden clean/corrupted labels are known."""
+        return self.clean is not None
+
+    @property
     def clean_count(self) -> int:
-        """Realised number of clean pairs (Binomial(n, eta))."""
+        """Realised number of clean pairs (Binomial(n, eta)); needs the labels."""
+        if self.clean is None:
+            raise ValueError("this sample has no clean/corrupted labels (clean=None)")
         return int(np.count_nonzero(self.clean))
 
-    def subset(self, mask_or_index: np.ndarray) -> "PairSample":
-        """Return the pairs selected by a boolean mask or an index array."""
-        return PairSample(self.x[mask_or_index], self.xt[mask_or_index], self.clean[mask_or_index])
+    def subset(self, mask_or_index: np.ndarray | slice) -> "PairSample":
+        """Return the pairs selected by a boolean mask, an index array or a slice."""
+        clean = None if self.clean is None else self.clean[mask_or_index]
+        return PairSample(self.x[mask_or_index], self.xt[mask_or_index], clean)
 
     def chunks(self) -> Iterator["PairSample"]:
         """Iterate over the sample in chunks (an in-memory sample is a single chunk)."""
@@ -230,7 +259,7 @@ class BimodalModel:
         return PairSample(x, xt, clean)
 
     def sample_chunks(self, n: int, seed: np.random.SeedSequence | int,
-                      chunk_size: int = 200_000) -> Iterator[PairSample]:
+                      chunk_size: int = 200_000, *, start: int = 0) -> Iterator[PairSample]:
         """Yield ``n`` pairs in chunks of at most ``chunk_size``, reproducibly.
 
         Chunk ``k`` is drawn from the ``k``-th child of ``seed``, so iterating twice with the same
@@ -244,9 +273,15 @@ class BimodalModel:
         # spawn() mutates the parent; generate children from a copy so repeated calls agree.
         children = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key,
                                           pool_size=ss.pool_size).spawn(n_chunks)
-        for k, child in enumerate(children):
+        start = check_int("start", start, minimum=0, maximum=n)
+        for k in range(start // chunk_size, n_chunks):
             size = min(chunk_size, n - k * chunk_size)
-            yield self.sample(size, np.random.default_rng(child))
+            chunk = self.sample(size, np.random.default_rng(children[k]))
+            cut = start - k * chunk_size
+            if cut > 0:
+                chunk = chunk.subset(slice(cut, None))
+            if chunk.n:
+                yield chunk
 
 
 @dataclass(frozen=True)
@@ -283,6 +318,6 @@ class StreamingSample:
         """Dimension :math:`d`."""
         return self.model.d
 
-    def chunks(self) -> Iterator[PairSample]:
-        """Yield the pairs chunk by chunk (identical on every call)."""
-        return self.model.sample_chunks(self.n, self.seed, self.chunk_size)
+    def chunks(self, start: int = 0) -> Iterator[PairSample]:
+        """Yield the pairs chunk by chunk (identical on every call), from pair ``start`` on."""
+        return self.model.sample_chunks(self.n, self.seed, self.chunk_size, start=start)

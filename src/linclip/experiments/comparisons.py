@@ -16,11 +16,10 @@ import pandas as pd
 from .._validate import (check_fraction, check_int, check_positive,
                         check_real)
 from ..theory.asymptotics import predict_unfiltered
+from ..filters.engine import run_methods_with_stats
+from ..filters.spec import MethodSpec
+from .rows import TRIAL_COLUMNS, trial_rows
 from .grid import IN_MEMORY_LIMIT, trial_source
-from ..filters import (bilinear_score, kept_count, oracle_score_matrix,
-                      teacher_score_matrix)
-from ..learners.contrastive import closed_form_encoders, cross_covariance, fit, min_pairs_for_rank
-from ..metrics import subspace_error
 from ..data.model import BimodalModel, PairSample
 
 
@@ -142,10 +141,6 @@ def compare_unfiltered(model: BimodalModel, n: int | Iterable[int], trials: int,
 
 
 # ------------------------------------------------------------------------- simulation
-_SIM_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "method", "theta",
-                "keep_fraction", "trial", "err", "err_x", "err_xt", "kept_fraction",
-                "kept_clean_fraction", "n_kept", "threshold", "teacher_err",
-                "teacher_distortion"]
 
 
 def _trial_pairs(model: BimodalModel, n: int, trial: int, seed: int,
@@ -158,28 +153,6 @@ def _trial_pairs(model: BimodalModel, n: int, trial: int, seed: int,
     return model, pairs
 
 
-def _nested_cross_covariances(x: np.ndarray, xt: np.ndarray, scores: np.ndarray,
-                              sizes: Sequence[int]) -> dict[int, np.ndarray]:
-    """Centred cross-covariances of the top-``k`` scored pairs for every ``k`` in ``sizes``.
-
-    One sort and one pass over the data (block sums between consecutive sizes), instead of one
-    pass per kept set; sums are taken about the pool mean for numerical stability.
-    """
-    order = np.argsort(-scores, kind="stable")
-    xs, xts = x[order] - x.mean(axis=0), xt[order] - xt.mean(axis=0)
-    out, start = {}, 0
-    sum_x, sum_xt = np.zeros(x.shape[1]), np.zeros(xt.shape[1])
-    cross = np.zeros((x.shape[1], xt.shape[1]))
-    for k in sorted(set(sizes)):
-        bx, bxt = xs[start:k], xts[start:k]
-        sum_x += bx.sum(axis=0)
-        sum_xt += bxt.sum(axis=0)
-        cross += bx.T @ bxt
-        start = k
-        out[k] = (cross - np.outer(sum_x, sum_xt) / k) / (k - 1)
-    return out
-
-
 def simulate_filtered(model: BimodalModel, n: int, *,
                       keep_fractions: Sequence[float] = (),
                       thetas: Sequence[float] = (),
@@ -188,12 +161,12 @@ def simulate_filtered(model: BimodalModel, n: int, *,
                       resample_bases: bool = True) -> pd.DataFrame:
     r"""Simulate the students of several methods and knobs on the same pairs.
 
-    Each trial draws its pairs exactly as :func:`linclip.run_grid` does (same seed contract), so a
-    row equals the corresponding ``run_grid`` row up to rounding; but every pool is scored and
-    sorted once, and the students of all kept fractions :math:`q` (top
-    :math:`\lceil q\,n_{\rm pool}\rceil` scores) and thresholds :math:`\theta` (oracle units,
-    keep score :math:`> \theta`) are fitted from nested sums in one pass, which makes sweeps over
-    :math:`q` cheap.
+    Each trial draws its pairs exactly as :func:`linclip.run_grid` does (same seed contract) and
+    runs every (method, knob) in one call of the engine
+    (:func:`linclip.filters.engine.run_methods`): each pool is scored once, and the students
+    of all kept fractions :math:`q` (top :math:`\lceil q\,n_{\rm pool}\rceil` scores) and
+    thresholds :math:`\theta` (oracle units, keep score :math:`> \theta`) are fitted from the
+    statistics of their kept sets.
 
     Parameters
     ----------
@@ -217,7 +190,8 @@ def simulate_filtered(model: BimodalModel, n: int, *,
     Returns
     -------
     pandas.DataFrame
-        One row per (trial, method, knob), with ``err, err_x, err_xt``, the kept fraction, the
+        One row per (trial, method, knob), columns
+        :data:`linclip.experiments.rows.TRIAL_COLUMNS`: ``err, err_x, err_xt``, the kept fraction, the
         clean fraction among the kept pairs, ``n_kept``, the threshold used (oracle units for
         :math:`\theta`, the score cut for :math:`q`), and for the teacher methods the teacher's
         ERR and its signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2`.
@@ -237,72 +211,19 @@ def simulate_filtered(model: BimodalModel, n: int, *,
     seed = check_int("seed", seed, minimum=0)
     rho = check_positive("rho", rho)
     r = model.r
-    rows = []
+    specs: list[MethodSpec] = []
+    for method in methods:
+        if method in _SCORE_METHODS:
+            specs += [MethodSpec(method, theta=theta) for theta in ths]
+            specs += [MethodSpec(method, keep_fraction=q) for q in qs]
+        else:
+            specs.append(MethodSpec(method))
+    rows: list[dict] = []
     for trial in range(trials):
         mdl, pairs = _trial_pairs(model, n, trial, seed, resample_bases)
-        base = dict(eta=mdl.eta, n=n, d=mdl.d, d_t=mdl.d_t, r=r, gamma=mdl.gamma,
-                    gamma_t=mdl.gamma_t, trial=trial)
-        full_fit = None
-
-        def record(method, theta, q, S, n_kept, n_clean, n_pool, cut,
-                   diagnostics=(math.nan, math.nan)):
-            rep = subspace_error(closed_form_encoders(S, r, rho), mdl.U, mdl.U_t)
-            rows.append(dict(base, method=method, theta=theta, keep_fraction=q, err=rep.err,
-                             err_x=rep.err_x, err_xt=rep.err_xt, kept_fraction=n_kept / n_pool,
-                             kept_clean_fraction=n_clean / n_kept, n_kept=n_kept,
-                             threshold=cut, teacher_err=diagnostics[0],
-                             teacher_distortion=diagnostics[1]))
-
-        for method in methods:
-            if method == "none":
-                record(method, math.nan, math.nan, cross_covariance(pairs.x, pairs.xt), n,
-                       pairs.clean_count, n, math.nan)
-                continue
-            if method == "oracle-clean":
-                clean = pairs.subset(pairs.clean)
-                if clean.n < min_pairs_for_rank(r):
-                    raise ValueError(f"trial {trial} has {clean.n} clean pairs; at least "
-                                     f"r + 1 = {r + 1} are needed")
-                record(method, math.nan, math.nan, cross_covariance(clean.x, clean.xt), clean.n,
-                       clean.n, n, math.nan)
-                continue
-            teacher, pool = None, pairs
-            if method == "oracle-score":
-                M = oracle_score_matrix(mdl.U, mdl.U_t)
-            elif method == "teacher":
-                if full_fit is None:
-                    full_fit = fit(pairs.x, pairs.xt, r, rho)
-                teacher = full_fit
-            else:
-                first, pool = pairs.split(n // 2)
-                teacher = fit(first.x, first.xt, r, rho)
-            diagnostics = (math.nan, math.nan)
-            if teacher is not None:
-                M = teacher_score_matrix(teacher, "oracle")
-                W = mdl.U.T @ M @ mdl.U_t
-                diagnostics = (subspace_error(teacher, mdl.U, mdl.U_t).err,
-                               float(np.sum((W - np.eye(r)) ** 2)))
-            scores = bilinear_score(pool.x, pool.xt, M)
-            # Every kept set is a top-k set of the scores: (knob, k, threshold reported).
-            knobs = []
-            for theta in ths:
-                k = int(np.count_nonzero(scores > theta))
-                if k < min_pairs_for_rank(r):
-                    raise ValueError(f"threshold theta = {theta:g} keeps {k} of {pool.n} pairs "
-                                     f"in trial {trial}; at least r + 1 = {r + 1} are needed")
-                knobs.append((theta, math.nan, k, theta))
-            for q in qs:
-                k = kept_count(q, pool.n)
-                if k < min_pairs_for_rank(r):
-                    raise ValueError(f"keep_fraction q = {q:g} keeps {k} of {pool.n} pairs; at "
-                                     f"least r + 1 = {r + 1} are needed")
-                knobs.append((math.nan, q, k, float(np.partition(scores, pool.n - k)[pool.n - k])))
-            covs = _nested_cross_covariances(pool.x, pool.xt, scores, [k for *_, k, _ in knobs])
-            clean_sorted = np.cumsum(pool.clean[np.argsort(-scores, kind="stable")])
-            for theta, q, k, cut in knobs:
-                record(method, theta, q, covs[k], k, int(clean_sorted[k - 1]), pool.n, cut,
-                       diagnostics)
-    return pd.DataFrame(rows, columns=_SIM_COLUMNS)
+        outcomes, stats = run_methods_with_stats(pairs, specs, r, rho=rho, U=mdl.U, U_t=mdl.U_t)
+        rows += trial_rows(mdl, n, trial, specs, outcomes, stats, rho=rho)
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
 def compare_filtered(model: BimodalModel, n: int, etas: Iterable[float],

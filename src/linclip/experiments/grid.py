@@ -8,7 +8,6 @@ so differences between methods are paired comparisons.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
@@ -18,8 +17,8 @@ import numpy as np
 
 from .._validate import check_int
 from ..filters.spec import MethodSpec
-from ..filters.methods import run_method
-from ..metrics import subspace_error
+from ..filters.engine import check_learner, run_methods_with_stats
+from .rows import TRIAL_COLUMNS, trial_rows
 from ..data.model import BimodalModel, PairSample, StreamingSample
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,9 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
 
-ROW_COLUMNS = ["eta", "n", "d", "d_t", "r", "gamma", "gamma_t", "rho", "method", "theta",
-               "keep_fraction", "trial", "err", "err_x", "err_xt", "kept_fraction",
-               "kept_clean_fraction", "n_kept", "sample_clean_fraction", "threshold"]
+ROW_COLUMNS = TRIAL_COLUMNS
 
 #: Above this many pairs a trial streams its data in chunks instead of holding it in memory.
 IN_MEMORY_LIMIT = 2_000_000
@@ -69,9 +66,9 @@ def trial_source(model: BimodalModel, n: int, trial: int, *, seed: int = 0,
                              np.concatenate([c.clean for c in chunks]))
 
 
-def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[MethodSpec],
+def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[str | MethodSpec],
               seed: int = 0, rho: float = 1.0, resample_bases: bool = True,
-              chunk_size: int = 200_000) -> list[dict]:
+              chunk_size: int = 200_000, learner: str = "linear") -> list[dict]:
     """Run every method on one sample of ``n`` pairs; return one row (dict) per method.
 
     Parameters
@@ -92,28 +89,22 @@ def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[MethodS
         Draw fresh random :math:`U, \\tilde U` for each trial (as in the paper's experiments).
     chunk_size : int
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
+    learner : {"linear", "pca"}
+        The student's learner (teachers are always the contrastive learner).
+
+    Notes
+    -----
+    All methods run in one call of the engine (:func:`linclip.filters.engine.run_methods`),
+    sharing its passes over the pairs; rows have the columns
+    :data:`linclip.experiments.rows.TRIAL_COLUMNS`.
     """
+    specs = [_as_spec(m) for m in methods]
+    learner = check_learner(learner)
     model, source = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases,
                                  chunk_size=chunk_size)
-    if isinstance(source, PairSample):
-        sample_clean = source.clean_count / n
-    else:
-        sample_clean = sum(c.clean_count for c in source.chunks()) / n
-    rows = []
-    for spec in methods:
-        out = run_method(source, spec.method, model.r, rho=rho, theta=spec.theta,
-                         keep_fraction=spec.keep_fraction, U=model.U, U_t=model.U_t)
-        rep = subspace_error(out.student, model.U, model.U_t)
-        rows.append(dict(eta=model.eta, n=n, d=model.d, d_t=model.d_t, r=model.r,
-                         gamma=model.gamma, gamma_t=model.gamma_t, rho=rho, method=spec.method,
-                         theta=math.nan if spec.theta is None else spec.theta,
-                         keep_fraction=(math.nan if spec.keep_fraction is None
-                                        else spec.keep_fraction),
-                         trial=trial, err=rep.err, err_x=rep.err_x, err_xt=rep.err_xt,
-                         kept_fraction=out.kept_fraction,
-                         kept_clean_fraction=out.kept_clean_fraction, n_kept=out.n_kept,
-                         sample_clean_fraction=sample_clean, threshold=out.threshold))
-    return rows
+    outcomes, stats = run_methods_with_stats(source, specs, model.r, rho=rho, learner=learner,
+                                             U=model.U, U_t=model.U_t)
+    return trial_rows(model, n, trial, specs, outcomes, stats, rho=rho)
 
 
 def _run_task(args: tuple) -> list[dict]:
@@ -123,7 +114,8 @@ def _run_task(args: tuple) -> list[dict]:
 def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterable[float],
              methods: Sequence[str | MethodSpec] = ("none",), trials: int = 10, seed: int = 0,
              rho: float = 1.0, jobs: int = 1, resample_bases: bool = True,
-             chunk_size: int = 200_000, progress: bool = False) -> pd.DataFrame:
+             chunk_size: int = 200_000, progress: bool = False,
+             learner: str = "linear") -> pd.DataFrame:
     """Run a grid of experiments and return one row per (eta, n, trial, method).
 
     Parameters
@@ -151,6 +143,9 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
         Chunk size for streamed (large-``n``) trials.
     progress : bool
         Show a tqdm progress bar over trials.
+    learner : {"linear", "pca"}
+        The student's learner; with the filtering methods the teacher stays the contrastive
+        learner.
 
     Returns
     -------
@@ -166,7 +161,8 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
         raise ValueError("methods must name at least one method")
     trials = check_int("trials", trials)
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
-    tasks = [(model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size)
+    learner = check_learner(learner)
+    tasks = [(model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner)
              for e in etas for nn in ns for t in range(trials)]
     if jobs == 1:
         results = map(_run_task, tasks)

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,11 @@ import pandas as pd
 from .._validate import check_int
 from .grid import MethodSpec
 from .configs import CSV_COLUMNS, ExperimentConfig
-from .fused_old import run_fused_trial
+from ..filters.engine import FilterOutcome, run_methods_with_stats
+from .grid import trial_source
+from .rows import trial_rows
 
-__all__ = ["CSV_COLUMNS", "run_experiment", "load_trials", "output_paths", "machine_info", "limit_blas_threads"]
+__all__ = ["CSV_COLUMNS", "run_fused_trial", "run_methods_fused", "run_experiment", "load_trials", "output_paths", "machine_info", "limit_blas_threads"]
 
 
 # ============================================================================ runner
@@ -51,6 +53,32 @@ def limit_blas_threads(threads: int = 1) -> bool:
                 fn(int(threads))
                 return True
     return False
+
+
+def run_methods_fused(source: object, methods: Sequence[MethodSpec], r: int, *,
+                      rho: float = 1.0, U: np.ndarray | None = None,
+                      U_t: np.ndarray | None = None,
+                      score_units: str = "oracle") -> list[FilterOutcome]:
+    """Deprecated (0.1.0) name of :func:`linclip.filters.engine.run_methods`."""
+    return run_methods_with_stats(source, methods, r, rho=rho, U=U, U_t=U_t,
+                                  score_units=score_units)[0]
+
+
+def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[dict]:
+    """One trial of an experiment: every method of ``config`` on the same pairs.
+
+    Uses the bases and pairs of :func:`linclip.experiments.run_trial` for
+    ``(config.seed, config.n, eta, trial)`` and the one engine, and returns one row per method
+    with the columns :data:`CSV_COLUMNS` (a projection of
+    :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
+    """
+    model, source = trial_source(config.model(eta), config.n, trial, seed=config.seed,
+                                 chunk_size=config.chunk_size)
+    outcomes, stats = run_methods_with_stats(source, config.methods, model.r, rho=config.rho,
+                                             U=model.U, U_t=model.U_t)
+    rows = trial_rows(model, config.n, int(trial), config.methods, outcomes, stats,
+                      rho=config.rho, diagnostics=False)
+    return [{c: row[c] for c in CSV_COLUMNS} for row in rows]
 
 
 def _worker_init() -> None:

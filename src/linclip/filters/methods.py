@@ -22,19 +22,17 @@ Methods
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-from .._validate import check_int, check_positive
 from ..learners.contrastive import (CrossCovarianceAccumulator, Encoders, closed_form_encoders,
                       min_pairs_for_rank)
 from ..data.model import PairSample
 
-from .scores import (METHODS, _too_few, bilinear_score, check_filter_knob,
-                     kept_count, oracle_score_matrix, teacher_score_matrix, threshold_mask)
+from .engine import FilterOutcome, run_methods
+from .spec import MethodSpec
+from .scores import (METHODS, check_filter_knob)
 
 __all__ = ["FilterOutcome", "fit_source", "run_method"]
 
@@ -43,44 +41,6 @@ class PairSource(Protocol):
     """Anything that yields :class:`PairSample` chunks, identically on every call."""
 
     def chunks(self) -> Iterator[PairSample]: ...
-
-
-@dataclass(frozen=True)
-class FilterOutcome:
-    """What a method produced.
-
-    Attributes
-    ----------
-    student : Encoders
-        Encoders trained on the kept pairs (for ``none``: on all pairs).
-    teacher : Encoders or None
-        The teacher, for the teacher methods.
-    n_pool : int
-        Pairs offered to the filter (:math:`n`, or :math:`n - \\lfloor n/2\\rfloor` for the split).
-    n_kept : int
-        Pairs the student was trained on.
-    n_kept_clean : int
-        Clean pairs among them.
-    threshold : float
-        Threshold used, in the units of the score (NaN for ``none`` and ``oracle-clean``).
-    """
-
-    student: Encoders
-    teacher: Encoders | None
-    n_pool: int
-    n_kept: int
-    n_kept_clean: int
-    threshold: float
-
-    @property
-    def kept_fraction(self) -> float:
-        """:math:`q = n_{kept}/n_{pool}`."""
-        return self.n_kept / self.n_pool
-
-    @property
-    def kept_clean_fraction(self) -> float:
-        """Fraction of the kept pairs that are clean."""
-        return self.n_kept_clean / self.n_kept
 
 
 def _split_chunks(chunks: Iterable[PairSample], n_first: int, part: int) -> Iterator[PairSample]:
@@ -117,20 +77,16 @@ def fit_source(chunks: Iterable[PairSample], r: int, rho: float = 1.0,
     return closed_form_encoders(acc.covariance(), r, rho), acc.n, n_clean
 
 
-def _count(chunks: Iterable[PairSample]) -> int:
-    return sum(chunk.n for chunk in chunks)
-
-
-def run_method(source: PairSource, method: str, r: int, *, rho: float = 1.0,
+def run_method(source: object, method: str, r: int, *, rho: float = 1.0,
                theta: float | None = None, keep_fraction: float | None = None,
                U: np.ndarray | None = None, U_t: np.ndarray | None = None,
-               score_units: str = "oracle") -> FilterOutcome:
+               score_units: str = "oracle", learner: str = "linear") -> FilterOutcome:
     r"""Run one of :data:`METHODS` on a source of pairs.
 
     Parameters
     ----------
-    source : PairSample or StreamingSample
-        The :math:`n` pairs.
+    source : PairSample, StreamingSample, tuple (x, xt) or statistics source
+        The :math:`n` pairs (see :func:`linclip.filters.engine.run_methods`).
     method : str
         One of ``none``, ``teacher``, ``teacher-split``, ``oracle-score``, ``oracle-clean``.
     r : int
@@ -147,51 +103,17 @@ def run_method(source: PairSource, method: str, r: int, *, rho: float = 1.0,
         True bases, required by ``oracle-score``.
     score_units : {"oracle", "raw"}
         Units of the teacher's score, see :func:`teacher_score_matrix`.
+    learner : {"linear", "pca"}
+        The student's learner (the teacher is always the contrastive learner).
+
+    Notes
+    -----
+    A thin wrapper of :func:`linclip.filters.engine.run_methods` with one method. Several
+    methods on the same pairs are cheaper in one call of ``run_methods``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    rho = check_positive("rho", rho)
-    r = check_int("r", r)
     theta, keep_fraction = check_filter_knob(method, theta, keep_fraction)
-
-    if method == "none":
-        student, n_kept, n_clean = fit_source(source.chunks(), r, rho)
-        return FilterOutcome(student, None, n_kept, n_kept, n_clean, math.nan)
-    if method == "oracle-clean":
-        n_pool = _count(source.chunks())
-        student, n_kept, n_clean = fit_source(source.chunks(), r, rho,
-                                              mask_fn=lambda c: c.clean)
-        return FilterOutcome(student, None, n_pool, n_kept, n_clean, math.nan)
-
-    teacher = None
-    if method == "oracle-score":
-        if U is None or U_t is None:
-            raise ValueError("method 'oracle-score' needs the true bases U and U_t")
-        M = oracle_score_matrix(U, U_t)
-        pool = source.chunks
-    elif method == "teacher":
-        teacher, _, _ = fit_source(source.chunks(), r, rho)
-        M = teacher_score_matrix(teacher, score_units)
-        pool = source.chunks
-    else:  # teacher-split
-        n_total = _count(source.chunks())
-        n_first = n_total // 2
-        teacher, _, _ = fit_source(_split_chunks(source.chunks(), n_first, 0), r, rho)
-        M = teacher_score_matrix(teacher, score_units)
-        pool = lambda: _split_chunks(source.chunks(), n_first, 1)  # noqa: E731
-
-    scores = np.concatenate([bilinear_score(c.x, c.xt, M) for c in pool()])
-    n_pool = scores.size
-    if theta is not None:
-        cut = theta
-        threshold_mask(scores, cut, r)  # validates that enough pairs survive
-        keep = lambda c: bilinear_score(c.x, c.xt, M) > cut  # noqa: E731
-    else:
-        k = kept_count(keep_fraction, n_pool)
-        if k < min_pairs_for_rank(r):
-            raise _too_few(k, n_pool, r, f"keep_fraction q = {keep_fraction:g}")
-        # Keep exactly the k best: scores >= the k-th largest (ties have probability zero).
-        cut = float(np.partition(scores, n_pool - k)[n_pool - k])
-        keep = lambda c: bilinear_score(c.x, c.xt, M) >= cut  # noqa: E731
-    student, n_kept, n_clean = fit_source(pool(), r, rho, mask_fn=keep)
-    return FilterOutcome(student, teacher, n_pool, n_kept, n_clean, float(cut))
+    spec = MethodSpec(method, theta=theta, keep_fraction=keep_fraction)
+    return run_methods(source, [spec], r, rho=rho, learner=learner, U=U, U_t=U_t,
+                       score_units=score_units)[0]
