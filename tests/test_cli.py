@@ -91,7 +91,7 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
     text = capsys.readouterr().out
     # the model/learner options name their symbol (n, eta, d, d~, ...); the run options say
     # what they do
-    symbols = {"--n": "pairs n", "--eta": "eta", "--d": "dimension d", "--d-t": "dimension d~",
+    symbols = {"--learner": "pca", "--n": "pairs n", "--eta": "eta", "--d": "dimension d", "--d-t": "dimension d~",
                "--r": "rank r",
                "--gamma": "gamma", "--gamma-t": "gamma~", "--rho": "rho", "--theta": "theta",
                "--keep-fraction": "fraction q", "--method": "none", "--trials": "trials",
@@ -195,10 +195,79 @@ def test_python_dash_m_simulate_json():
     assert 0 < obj["kept_fraction_mean"] < 1
 
 
-def test_python_dash_m_error_exit_status():
-    proc = subprocess.run([sys.executable, "-m", "linclip", "simulate", "--eta", "1.5"],
-                          capture_output=True, text=True, timeout=120, env=_env())
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert len(proc.stderr.strip().splitlines()) == 1 and "eta" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_error_exit_status(capsys):
+    code = main(["simulate", "--eta", "1.5"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "eta" in err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ --learner
+def test_simulate_learner_pca_json(capsys):
+    obj = run_simulate_json(capsys, "--learner", "pca", "--eta", "0.01")
+    assert obj["learner"] == "pca" and obj["params"]["learner"] == "pca"
+    assert 0 < obj["err_mean"] < 0.1  # PCA ignores the pairing: fine even at eta = 0.01
+    lin = run_simulate_json(capsys, "--eta", "0.01")
+    assert lin["learner"] == "linear" and lin["err_mean"] > obj["err_mean"]
+
+
+def test_simulate_learner_pca_with_filter_keeps_contrastive_teacher(capsys):
+    pca = run_simulate_json(capsys, "--learner", "pca", "--method", "teacher-split")
+    lin = run_simulate_json(capsys, "--method", "teacher-split")
+    # same teacher, same kept sets: only the student differs
+    assert pca["kept_fraction_mean"] == lin["kept_fraction_mean"]
+    assert pca["kept_clean_fraction_mean"] == lin["kept_clean_fraction_mean"]
+    assert pca["err_mean"] != lin["err_mean"]
+
+
+def test_simulate_learner_recorded_in_rows():
+    from linclip import BimodalModel, run_grid
+
+    frame = run_grid(BimodalModel(d=6, d_t=5, r=2), n=300, eta=0.5,
+                     methods=["none", "teacher"], trials=2, learner="pca")
+    assert set(frame["learner"]) == {"pca"}
+
+
+def test_simulate_bad_learner_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--learner", "svm"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--learner" in err and "linear" in err and "Traceback" not in err
+    from linclip import BimodalModel, run_grid
+
+    with pytest.raises(ValueError, match="learner must be one of linear, pca; got 'svm'"):
+        run_grid(BimodalModel(d=6, d_t=5, r=2), n=300, eta=0.5, learner="svm")
+
+
+def test_version(capsys):
+    import linclip
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"linclip {linclip.__version__}"
+
+
+HEAVY = ("sympy", "pandas", "scipy", "matplotlib")
+
+
+def test_startup_imports_no_heavy_library():
+    """``import linclip`` and ``--help`` import none of sympy, pandas, scipy, matplotlib."""
+    code = ("import sys, contextlib, io\n"
+            "import linclip\n"
+            "from linclip.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    for argv in (['--help'], ['simulate', '--help'], ['predict', '--help'],\n"
+            "                 ['reproduce', '--help']):\n"
+            "        try:\n"
+            "            main(argv)\n"
+            "        except SystemExit:\n"
+            "            pass\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -193,9 +193,8 @@ def test_invalid_parameters_exit_2_with_one_line(capsys, argv, fragment):
     assert len(err.strip().splitlines()) == 1 and fragment in err
 
 
-def test_module_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "linclip", "predict", "--n", "50000", "--json"],
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = _strict_json(proc.stdout)
+def test_predict_json_in_process(capsys):
+    code, out, err = _run(capsys, "--n", "50000", "--json")
+    assert code == 0, err
+    result = _strict_json(out)
     assert math.isfinite(result["err_pred"]) and result["err_pred"] > 0

@@ -181,3 +181,43 @@ def test_stats_request_defaults():
     stats = source.statistics(StatsRequest(all=True), lambda s, a: np.eye(6, 5))
     assert stats.all.n == N and stats.kept == []
     assert math.isnan(float("nan"))
+
+
+# ------------------------------------------------------------------------------ fit_filtered
+def test_fit_filtered_matches_engine_split():
+    from linclip import fit_filtered
+
+    sample = _sample()
+    res = fit_filtered(sample.x, sample.xt, R, split=True)
+    (out,) = run_methods(sample, [MethodSpec("teacher-split")], R)
+    assert res.kept.shape == (N,) and not res.kept[: N // 2].any()
+    assert res.n_kept == out.n_kept and res.n_pool == out.n_pool
+    np.testing.assert_allclose(res.encoders.score_matrix, out.student.score_matrix,
+                               rtol=1e-9, atol=1e-12)
+    assert np.isnan(res.scores[: N // 2]).all()
+
+
+def test_fit_filtered_full_and_keep_fraction():
+    from linclip import fit_filtered
+
+    sample = _sample()
+    res = fit_filtered(sample.x, sample.xt, R, keep_fraction=0.25)
+    (out,) = run_methods(sample, [MethodSpec("teacher", keep_fraction=0.25)], R)
+    assert res.n_kept == out.n_kept == kept_count(0.25, N)
+    assert res.kept_fraction == pytest.approx(out.kept_fraction)
+    np.testing.assert_array_equal(res.kept, res.scores >= res.threshold)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(theta=0.0, keep_fraction=0.5), "at most one"),
+    (dict(keep_fraction=0.0), "keep_fraction"),
+    (dict(split="yes"), "split must be True or False"),
+    (dict(theta=1e9), "kept pairs are needed"),
+    (dict(rho=0.0), "rho"),
+])
+def test_fit_filtered_validation(kwargs, match):
+    from linclip import fit_filtered
+
+    sample = _sample()
+    with pytest.raises(ValueError, match=match):
+        fit_filtered(sample.x, sample.xt, R, **kwargs)

@@ -20,9 +20,9 @@ sympy nor matplotlib.
 
 from ._version import __version__
 from .experiments.grid import run_grid, run_trial, summarize
-from .filters import (FILTERING_METHODS, METHODS, FilterOutcome, MethodSpec, bilinear_score,
-                      oracle_score_matrix, run_method, teacher_score_matrix, threshold_mask,
-                      top_fraction_mask)
+from .filters import (FILTERING_METHODS, METHODS, FilteredFit, FilterOutcome, MethodSpec,
+                      bilinear_score, fit_filtered, oracle_score_matrix, run_method, run_methods,
+                      teacher_score_matrix, threshold_mask, top_fraction_mask)
 from .learners import (LEARNERS, Encoders, closed_form_encoders, contrastive_loss,
                        cross_covariance, fit, fit_pca, gradient_descent,
                        loss_from_cross_covariance)
@@ -38,5 +38,6 @@ __all__ = [
     "ErrorReport", "principal_angles", "row_space_basis", "sin_theta_distance", "subspace_error",
     "METHODS", "FILTERING_METHODS", "MethodSpec", "FilterOutcome", "bilinear_score",
     "oracle_score_matrix", "teacher_score_matrix", "threshold_mask", "top_fraction_mask",
-    "run_method", "run_grid", "run_trial", "summarize",
+    "run_method", "run_methods", "fit_filtered", "FilteredFit", "run_grid", "run_trial",
+    "summarize",
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 from ._validate import check_positive
 
 __all__ = ["SlopeFit", "fit_loglog_slope", "fit_rate", "mean_sem", "Breakdown",
-           "locate_breakdown"]
+           "locate_breakdown", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -236,3 +236,61 @@ def locate_breakdown(x, y, *, slope: float, fit_min: float, tol: float = 0.25) -
     return Breakdown(x_break, float(x[k + 1]), float(x[k]), direction, float(slope), intercept,
                      x, log_ratio)
 
+
+
+# ------------------------------------------------------------------------------ summaries
+#: Statistic columns :func:`summarize` returns (those whose inputs are present).
+SUMMARY_COLUMNS = ["err_mean", "err_std", "err_median", "err_x_mean", "err_xt_mean",
+                   "kept_fraction_mean", "kept_clean_fraction_mean", "trials", "err_sem"]
+
+
+def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n"), *,
+              sort: bool = True) -> pd.DataFrame:
+    """Mean, spread and standard error of ERR (and the kept fractions) per group.
+
+    The one summariser of the package: it reads every result table (trial rows of
+    :func:`linclip.run_grid`, the reproduce CSV, :func:`linclip.experiments.comparisons.simulate_filtered`).
+    A kept fraction missing from the rows is derived as ``n_kept / n_pool``, a clean fraction
+    among the kept as ``n_kept_clean / n_kept``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per trial (and method), with at least ``err``.
+    by : sequence of str
+        Grouping columns; names absent from ``frame`` are skipped.
+    sort : bool
+        Sort the groups (otherwise they keep their order of appearance).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The grouping columns, then those of :data:`SUMMARY_COLUMNS` whose inputs exist.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"method": ["none"] * 3, "err": [1.0, 2.0, 3.0],
+    ...                   "n_kept": [10, 10, 10], "n_pool": [20, 20, 20]})
+    >>> summarize(f, by=["method"])[["err_mean", "err_std", "kept_fraction_mean", "trials"]]
+       err_mean  err_std  kept_fraction_mean  trials
+    0       2.0      1.0                 0.5       3
+    """
+    f = frame
+    if "kept_fraction" not in f.columns and {"n_kept", "n_pool"} <= set(f.columns):
+        f = f.assign(kept_fraction=f["n_kept"] / f["n_pool"])
+    if "kept_clean_fraction" not in f.columns and {"n_kept_clean", "n_kept"} <= set(f.columns):
+        f = f.assign(kept_clean_fraction=f["n_kept_clean"] / f["n_kept"])
+    keys = [k for k in by if k in f.columns]
+    aggs = {"err_mean": ("err", "mean"), "err_std": ("err", "std"),
+            "err_median": ("err", "median")}
+    for side in ("err_x", "err_xt"):
+        if side in f.columns:
+            aggs[side + "_mean"] = (side, "mean")
+    for col in ("kept_fraction", "kept_clean_fraction"):
+        if col in f.columns:
+            aggs[col + "_mean"] = (col, "mean")
+    aggs["trials"] = ("err", "size")
+    out = f.groupby(keys, sort=sort, dropna=False).agg(**aggs).reset_index()
+    out["err_sem"] = out["err_std"] / np.sqrt(out["trials"])
+    return out

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from ..filters import (FILTERING_METHODS)
 from .configs import ExperimentConfig, Regime
 
 __all__ = ["summarize_trials", "complete_sweeps", "fit_regimes", "table1_rows", "first_order_errors"]
@@ -23,19 +21,15 @@ def summarize_trials(frame: pd.DataFrame) -> pd.DataFrame:
     ``err_median``, ``kept_fraction_mean`` (kept / pool), ``kept_clean_fraction_mean``,
     ``trials``.
     """
+    from ..stats import summarize
+
     if frame.empty:
         raise ValueError("no trials to summarise")
-    f = frame.copy()
-    f["kept_fraction"] = f["n_kept"] / f["n_pool"]
-    f["kept_clean_fraction"] = f["n_kept_clean"] / f["n_kept"]
     keys = ["method", "theta", "keep_fraction", "eta"]
-    out = f.groupby(keys, sort=False, dropna=False).agg(
-        err_mean=("err", "mean"), err_std=("err", "std"), err_median=("err", "median"),
-        kept_fraction_mean=("kept_fraction", "mean"),
-        kept_clean_fraction_mean=("kept_clean_fraction", "mean"),
-        trials=("err", "size")).reset_index()
-    out["err_sem"] = out["err_std"] / np.sqrt(out["trials"])
-    return out
+    out = summarize(frame.drop(columns=["kept_fraction", "kept_clean_fraction"],
+                               errors="ignore"), keys, sort=False)
+    return out[keys + ["err_mean", "err_std", "err_median", "kept_fraction_mean",
+                       "kept_clean_fraction_mean", "trials", "err_sem"]]
 
 
 def complete_sweeps(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
@@ -99,19 +93,6 @@ def table1_rows(frame: pd.DataFrame) -> list[dict]:
             for r in s.itertuples()]
 
 
-def _mean_of_max(law_a, law_b, points: int = 4001) -> float:
-    """:math:`E[\\max(A, B)]` for independent scaled-chi laws, by the trapezoid rule on
-    :math:`\\int_0^\\infty (1 - F_A F_B)\\,dt` (vectorised; relative error below 1e-6; a fast
-    stand-in for :func:`linclip.asymptotics.expected_max`)."""
-    from scipy import stats
-
-    upper = max(math.sqrt(law.scale) * stats.chi.isf(1e-13, law.dof) for law in (law_a, law_b))
-    t = np.linspace(0.0, upper, points)
-    cdf = stats.chi.cdf(t / math.sqrt(law_a.scale), law_a.dof) * stats.chi.cdf(
-        t / math.sqrt(law_b.scale), law_b.dof)
-    return float(np.trapezoid(1.0 - cdf, t))
-
-
 def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
     r"""First-order predictions of mean ERR for every (method, eta) of an experiment.
 
@@ -131,7 +112,8 @@ def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
       :math:`m = E[v_i^2 \mid S > \theta]`, :math:`E[u_i^2 \mid S > \theta]`.
 
     The prediction ignores the teacher's own error and the breakdown when
-    :math:`\eta` is of order :math:`1/\sqrt{n}`.
+    :math:`\eta` is of order :math:`1/\sqrt{n}`. It is
+    :func:`linclip.theory.prediction.predict_filtered` with ``teacher_tilt=False``.
 
     Returns
     -------
@@ -139,36 +121,22 @@ def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
         Columns ``method``, ``theta``, ``keep_fraction``, ``eta``, ``err_pred``, ``n_used``,
         ``signal`` (:math:`s`).
     """
-    from ..theory.asymptotics import first_order_sin_theta_sq
-    from ..theory.filtered_law import kept_moments, threshold_for_fraction
+    from ..theory.prediction import predict_filtered
 
-    nv, nv_t = 1.0 / config.gamma, 1.0 / config.gamma_t
     rows = []
     for spec in config.methods:
         for eta in config.etas:
-            n_pool = (config.n - config.n // 2) if spec.method == "teacher-split" else config.n
-            if spec.method == "none" or (spec.method in FILTERING_METHODS
-                                         and spec.keep_fraction == 1.0):
-                n_used, s, m_u, m_v = n_pool, eta, 1.0 + nv, 1.0 + nv_t
-            elif spec.method == "oracle-clean":
-                n_used, s, m_u, m_v = eta * config.n, 1.0, 1.0 + nv, 1.0 + nv_t
-            else:
-                theta = spec.theta
-                if theta is None:
-                    theta = float(threshold_for_fraction(spec.keep_fraction, eta, config.r,
-                                                         config.gamma, config.gamma_t))
-                km = kept_moments(theta, eta, config.r, config.gamma, config.gamma_t)
-                n_used = float(km.kept_fraction) * n_pool
-                s, m_u, m_v = float(km.cross_moment), float(km.second_moment_u), float(
-                    km.second_moment_v)
-            law_x = first_order_sin_theta_sq(n_used, config.d, config.r, nv, m_v, s)
-            law_xt = first_order_sin_theta_sq(n_used, config.d_t, config.r, nv_t, m_u, s)
+            # The teacher is replaced by the oracle score it estimates (no teacher tilt).
+            pred = predict_filtered(config.n, eta, config.d, config.d_t, config.r,
+                                    config.gamma, config.gamma_t, theta=spec.theta,
+                                    keep_fraction=spec.keep_fraction, method=spec.method,
+                                    teacher_tilt=False)
             rows.append({"method": spec.method,
                          "theta": math.nan if spec.theta is None else float(spec.theta),
                          "keep_fraction": (math.nan if spec.keep_fraction is None
                                            else float(spec.keep_fraction)),
-                         "eta": float(eta), "err_pred": _mean_of_max(law_x, law_xt),
-                         "n_used": float(n_used), "signal": float(s)})
+                         "eta": float(eta), "err_pred": float(pred.err),
+                         "n_used": float(pred.n_kept), "signal": float(pred.cross_moment)})
     return pd.DataFrame(rows)
 
 

@@ -3,15 +3,15 @@ r"""Trials with the internals of the proofs: Corollary 1's perturbation, Proposi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .._validate import check_finite_array, check_int, check_positive, check_probability
-from .grid import trial_seed
+from .grid import trial_source
 from ..learners.contrastive import cross_covariance
-from ..data.model import BimodalModel, StreamingSample
+from ..data.model import BimodalModel, PairSample
 from ..theory.perturbation import wedin_bound
 from ..theory.bounds import corollary1_rate, snr_factor
 from ..theory.bounds import wedin_chain_bound
@@ -34,10 +34,10 @@ def trial_pairs(model: BimodalModel, n: int, trial: int, seed: int = 0
     """
     n = check_int("n", n, minimum=2)
     trial = check_int("trial", trial, minimum=0)
-    ss = trial_seed(seed, n, model.eta, trial)
-    basis_ss, data_ss = ss.spawn(2)
-    model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
-    chunks = list(StreamingSample(model, n, data_ss, chunk_size=min(200_000, n)).chunks())
+    model, sample = trial_source(model, n, trial, seed=seed)
+    if isinstance(sample, PairSample):
+        return model, sample.x, sample.xt
+    chunks = list(sample.chunks())
     return model, np.concatenate([c.x for c in chunks]), np.concatenate([c.xt for c in chunks])
 
 

@@ -19,7 +19,7 @@ from ..theory.asymptotics import predict_unfiltered
 from ..filters.engine import run_methods_with_stats
 from ..filters.spec import MethodSpec
 from .rows import TRIAL_COLUMNS, trial_rows
-from .grid import IN_MEMORY_LIMIT, trial_source
+from .grid import IN_MEMORY_LIMIT, eta_key, trial_source
 from ..data.model import BimodalModel, PairSample
 
 
@@ -75,7 +75,7 @@ def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: i
     seed = check_int("seed", seed, minimum=0)
     batch = check_int("batch", batch)
     rng = np.random.default_rng(np.random.SeedSequence(
-        seed, spawn_key=(n, int(round(model.eta * 10**12)))))
+        seed, spawn_key=(n, eta_key(model.eta))))
     factors = _component_factors(model)
     parts_x, parts_xt = [], []
     for start in range(0, trials, batch):

@@ -24,7 +24,7 @@ from ..data.model import BimodalModel, PairSample, StreamingSample
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
+__all__ = ["MethodSpec", "eta_key", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
 
 ROW_COLUMNS = TRIAL_COLUMNS
 
@@ -36,10 +36,14 @@ def _as_spec(method: str | MethodSpec) -> MethodSpec:
     return method if isinstance(method, MethodSpec) else MethodSpec(method)
 
 
+def eta_key(eta: float) -> int:
+    """The integer that stands for :math:`\\eta` in seed keys: :math:`\\mathrm{round}(10^{12}\\eta)`."""
+    return int(round(eta * 10**12))
+
+
 def trial_seed(seed: int, n: int, eta: float, trial: int) -> np.random.SeedSequence:
     """The seed sequence of one trial; depends only on (seed, n, eta, trial)."""
-    eta_key = int(round(eta * 10**12))
-    return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key, int(trial)))
+    return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key(eta), int(trial)))
 
 
 def trial_source(model: BimodalModel, n: int, trial: int, *, seed: int = 0,
@@ -182,16 +186,19 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
 
 
 def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n")) -> pd.DataFrame:
-    """Mean, standard deviation and standard error of ERR (and kept fractions) per group."""
+    """Mean, standard deviation and standard error of ERR (and kept fractions) per group.
+
+    The 0.1.0 column set of :func:`linclip.stats.summarize` (the one summariser): the
+    grouping columns, ``err_mean, err_std, err_x_mean, err_xt_mean, kept_fraction_mean,
+    kept_clean_fraction_mean, trials, err_sem``. Reads the reproduce CSV as well.
+    """
+    from ..stats import summarize as summarize_rows
+
+    out = summarize_rows(frame, by, sort=True)
     keys = [k for k in by if k in frame.columns]
-    grouped = frame.groupby(keys, sort=True, dropna=False)
-    out = grouped.agg(err_mean=("err", "mean"), err_std=("err", "std"),
-                      err_x_mean=("err_x", "mean"), err_xt_mean=("err_xt", "mean"),
-                      kept_fraction_mean=("kept_fraction", "mean"),
-                      kept_clean_fraction_mean=("kept_clean_fraction", "mean"),
-                      trials=("err", "size")).reset_index()
-    out["err_sem"] = out["err_std"] / np.sqrt(out["trials"])
-    return out
+    cols = ["err_mean", "err_std", "err_x_mean", "err_xt_mean", "kept_fraction_mean",
+            "kept_clean_fraction_mean", "trials", "err_sem"]
+    return out[keys + [c for c in cols if c in out.columns]]
 
 
 def spec_dict(spec: MethodSpec) -> dict:

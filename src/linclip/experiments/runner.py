@@ -3,8 +3,6 @@ r"""The resumable runner of the paper's experiments: CSV per trial, run log, wor
 from __future__ import annotations
 
 import csv
-import ctypes
-import glob
 import io
 import json
 import math
@@ -34,25 +32,17 @@ __all__ = ["CSV_COLUMNS", "run_fused_trial", "run_methods_fused", "run_experimen
 
 # ============================================================================ runner
 def limit_blas_threads(threads: int = 1) -> bool:
-    """Best effort: limit OpenBLAS (as bundled with NumPy) to ``threads`` threads.
+    """Limit the BLAS libraries loaded in this process to ``threads`` threads (threadpoolctl).
 
     The experiments multiply tall, thin matrices, for which BLAS threads cost more than they
     gain on a busy machine; worker processes already supply the parallelism. Returns True if
-    the limit was set. Results do not depend on it.
+    a BLAS library was found and limited. Results do not depend on it.
     """
-    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                     "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn(int(threads))
-                return True
-    return False
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = check_int("threads", threads)
+    threadpool_limits(limits=threads, user_api="blas")
+    return any(info.get("user_api") == "blas" for info in threadpool_info())
 
 
 def run_methods_fused(source: object, methods: Sequence[MethodSpec], r: int, *,

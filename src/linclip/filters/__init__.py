@@ -3,7 +3,8 @@ r"""Filters: scores, masks, methods and the one simulation engine (brief §4).
 * :mod:`linclip.filters.scores` — teacher and oracle scores, thresholds and kept fractions;
 * :mod:`linclip.filters.spec` — :class:`MethodSpec`, a method with its knob;
 * :mod:`linclip.filters.methods` — :func:`run_method` and :class:`FilterOutcome`;
-* :mod:`linclip.filters.engine` — the one pass-sharing engine every runner calls.
+* :mod:`linclip.filters.engine` — the one pass-sharing engine every runner calls;
+* :mod:`linclip.filters.own_data` — :func:`fit_filtered` for your own embeddings.
 
 Methods
 -------
@@ -21,6 +22,8 @@ Methods
     Keep exactly the clean pairs (the oracle that knows the hidden labels).
 """
 
+from .engine import run_methods
+from .own_data import FilteredFit, fit_filtered
 from .methods import FilterOutcome, _split_chunks, fit_source, run_method
 from .scores import (FILTERING_METHODS, METHODS, _too_few, bilinear_score, check_filter_knob,
                      kept_count, oracle_score_matrix, teacher_score_matrix, threshold_mask,
@@ -29,5 +32,6 @@ from .spec import MethodSpec
 
 __all__ = ["METHODS", "FILTERING_METHODS", "MethodSpec", "FilterOutcome", "bilinear_score",
            "teacher_score_matrix", "oracle_score_matrix", "threshold_mask", "top_fraction_mask",
-           "kept_count", "check_filter_knob", "fit_source", "run_method", "_split_chunks",
+           "kept_count", "check_filter_knob", "fit_source", "run_method", "run_methods",
+           "fit_filtered", "FilteredFit", "_split_chunks",
            "_too_few"]
