@@ -42,8 +42,11 @@ def _reference(sample: PairSample, spec: MethodSpec):
             pool = slice(n1, None)
         else:
             pool = slice(None)
-        M = (oracle_score_matrix(MODEL.U, MODEL.U_t) if teacher is None
-             else teacher_score_matrix(teacher))
+        M = (
+            oracle_score_matrix(MODEL.U, MODEL.U_t)
+            if teacher is None
+            else teacher_score_matrix(teacher)
+        )
         px, pxt = x[pool], xt[pool]
         scores = np.array([px[i] @ M @ pxt[i] for i in range(px.shape[0])])
         if spec.theta is not None:
@@ -57,10 +60,16 @@ def _reference(sample: PairSample, spec: MethodSpec):
     return student, int(keep.sum()), int(clean[keep].sum()), teacher
 
 
-SPECS = [MethodSpec("none"), MethodSpec("oracle-clean"), MethodSpec("teacher"),
-         MethodSpec("teacher-split"), MethodSpec("oracle-score", theta=0.5),
-         MethodSpec("teacher", keep_fraction=0.3), MethodSpec("teacher-split", keep_fraction=0.2),
-         MethodSpec("oracle-score", keep_fraction=0.5)]
+SPECS = [
+    MethodSpec("none"),
+    MethodSpec("oracle-clean"),
+    MethodSpec("teacher"),
+    MethodSpec("teacher-split"),
+    MethodSpec("oracle-score", theta=0.5),
+    MethodSpec("teacher", keep_fraction=0.3),
+    MethodSpec("teacher-split", keep_fraction=0.2),
+    MethodSpec("oracle-score", keep_fraction=0.5),
+]
 
 
 @pytest.mark.parametrize("chunk_size", [None, 97, 500, 2000])
@@ -71,12 +80,14 @@ def test_engine_matches_per_pair_reference(chunk_size):
     else:
         stream = StreamingSample(MODEL, N, 17, chunk_size=chunk_size)
         chunks = list(stream.chunks())
-        sample = PairSample(np.concatenate([c.x for c in chunks]),
-                            np.concatenate([c.xt for c in chunks]),
-                            np.concatenate([c.clean for c in chunks]))
+        sample = PairSample(
+            np.concatenate([c.x for c in chunks]),
+            np.concatenate([c.xt for c in chunks]),
+            np.concatenate([c.clean for c in chunks]),
+        )
         data = stream
     outcomes = run_methods(data, SPECS, R, U=MODEL.U, U_t=MODEL.U_t)
-    for spec, out in zip(SPECS, outcomes):
+    for spec, out in zip(SPECS, outcomes, strict=True):
         student, n_kept, n_clean, teacher = _reference(sample, spec)
         assert out.n_kept == n_kept, spec
         assert out.n_kept_clean == n_clean, spec
@@ -84,8 +95,9 @@ def test_engine_matches_per_pair_reference(chunk_size):
         got = subspace_error(out.student, MODEL.U, MODEL.U_t)
         assert got.err == pytest.approx(ref.err, rel=1e-9, abs=1e-12), spec
         if teacher is not None:
-            np.testing.assert_allclose(out.teacher.score_matrix, teacher.score_matrix,
-                                       rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(
+                out.teacher.score_matrix, teacher.score_matrix, rtol=1e-9, atol=1e-12
+            )
 
 
 def _generated(specs, n=20_000, chunk_size=3_000):
@@ -97,8 +109,12 @@ def _generated(specs, n=20_000, chunk_size=3_000):
 def test_teacher_split_generates_n_pairs():
     n = 20_000
     assert _generated([MethodSpec("teacher-split")]) == n
-    assert _generated(["none", "teacher-split", "oracle-clean",
-                       MethodSpec("oracle-score", theta=0.0)]) == n
+    assert (
+        _generated(
+            ["none", "teacher-split", "oracle-clean", MethodSpec("oracle-score", theta=0.0)]
+        )
+        == n
+    )
     # A full-sample teacher must see every pair before it can filter: two passes.
     assert _generated([MethodSpec("teacher")]) == 2 * n
     # A top-q cut is known after every score: the second half is generated again (from the
@@ -131,15 +147,17 @@ def test_pca_learner_matches_fit_pca():
 
 def test_pca_student_teacher_stays_contrastive():
     sample = _sample()
-    lin, pca = (run_methods(sample, ["teacher-split"], R, learner=lrn)[0]
-                for lrn in ("linear", "pca"))
+    lin, pca = (
+        run_methods(sample, ["teacher-split"], R, learner=lrn)[0] for lrn in ("linear", "pca")
+    )
     np.testing.assert_array_equal(lin.teacher.score_matrix, pca.teacher.score_matrix)
     assert lin.n_kept == pca.n_kept
     half = sample.subset(slice(N // 2, None))
     keep = np.einsum("ij,ij->i", half.x @ teacher_score_matrix(lin.teacher), half.xt) > 0
     ref = fit_pca(half.x[keep], half.xt[keep], R)
     assert subspace_error(pca.student, MODEL.U, MODEL.U_t).err == pytest.approx(
-        subspace_error(ref, MODEL.U, MODEL.U_t).err, rel=1e-8)
+        subspace_error(ref, MODEL.U, MODEL.U_t).err, rel=1e-8
+    )
 
 
 def test_own_data_without_labels():
@@ -164,13 +182,16 @@ def test_engine_validation():
         KeptRequest("svm", "all", theta=0.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="none", theta=1.0), "does not filter"),
-    (dict(method="teacher", theta=1, keep_fraction=0.5), "at most one"),
-    (dict(method="teacher", keep_fraction=1.5), "keep_fraction"),
-    (dict(method="teacher", theta=math.inf), "theta"),
-    (dict(method="bogus"), "method must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="none", theta=1.0), "does not filter"),
+        (dict(method="teacher", theta=1, keep_fraction=0.5), "at most one"),
+        (dict(method="teacher", keep_fraction=1.5), "keep_fraction"),
+        (dict(method="teacher", theta=math.inf), "theta"),
+        (dict(method="bogus"), "method must be one of"),
+    ],
+)
 def test_method_spec_validates_once(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MethodSpec(**kwargs)
@@ -192,8 +213,9 @@ def test_fit_filtered_matches_engine_split():
     (out,) = run_methods(sample, [MethodSpec("teacher-split")], R)
     assert res.kept.shape == (N,) and not res.kept[: N // 2].any()
     assert res.n_kept == out.n_kept and res.n_pool == out.n_pool
-    np.testing.assert_allclose(res.encoders.score_matrix, out.student.score_matrix,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        res.encoders.score_matrix, out.student.score_matrix, rtol=1e-9, atol=1e-12
+    )
     assert np.isnan(res.scores[: N // 2]).all()
 
 
@@ -208,13 +230,16 @@ def test_fit_filtered_full_and_keep_fraction():
     np.testing.assert_array_equal(res.kept, res.scores >= res.threshold)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(theta=0.0, keep_fraction=0.5), "at most one"),
-    (dict(keep_fraction=0.0), "keep_fraction"),
-    (dict(split="yes"), "split must be True or False"),
-    (dict(theta=1e9), "kept pairs are needed"),
-    (dict(rho=0.0), "rho"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(theta=0.0, keep_fraction=0.5), "at most one"),
+        (dict(keep_fraction=0.0), "keep_fraction"),
+        (dict(split="yes"), "split must be True or False"),
+        (dict(theta=1e9), "kept pairs are needed"),
+        (dict(rho=0.0), "rho"),
+    ],
+)
 def test_fit_filtered_validation(kwargs, match):
     from linclip import fit_filtered
 

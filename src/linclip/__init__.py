@@ -19,25 +19,76 @@ sympy nor matplotlib.
 """
 
 from ._version import __version__
-from .experiments.grid import run_grid, run_trial, summarize
-from .filters import (FILTERING_METHODS, METHODS, FilteredFit, FilterOutcome, MethodSpec,
-                      bilinear_score, fit_filtered, oracle_score_matrix, run_method, run_methods,
-                      teacher_score_matrix, threshold_mask, top_fraction_mask)
-from .learners import (LEARNERS, Encoders, closed_form_encoders, contrastive_loss,
-                       cross_covariance, fit, fit_pca, gradient_descent,
-                       loss_from_cross_covariance)
-from .metrics import (ErrorReport, principal_angles, row_space_basis, sin_theta_distance,
-                      subspace_error)
 from .data import BimodalModel, PairSample, StreamingSample, random_orthonormal
+from .experiments.grid import run_grid, run_trial, summarize
+from .filters import (
+    FILTERING_METHODS,
+    METHODS,
+    FilteredFit,
+    FilterOutcome,
+    MethodSpec,
+    bilinear_score,
+    fit_filtered,
+    oracle_score_matrix,
+    run_method,
+    run_methods,
+    teacher_score_matrix,
+    threshold_mask,
+    top_fraction_mask,
+)
+from .learners import (
+    LEARNERS,
+    Encoders,
+    closed_form_encoders,
+    contrastive_loss,
+    cross_covariance,
+    fit,
+    fit_pca,
+    gradient_descent,
+    loss_from_cross_covariance,
+)
+from .metrics import (
+    ErrorReport,
+    principal_angles,
+    row_space_basis,
+    sin_theta_distance,
+    subspace_error,
+)
 
 __all__ = [
     "__version__",
-    "BimodalModel", "PairSample", "StreamingSample", "random_orthonormal",
-    "LEARNERS", "Encoders", "cross_covariance", "closed_form_encoders", "fit", "fit_pca",
-    "contrastive_loss", "loss_from_cross_covariance", "gradient_descent",
-    "ErrorReport", "principal_angles", "row_space_basis", "sin_theta_distance", "subspace_error",
-    "METHODS", "FILTERING_METHODS", "MethodSpec", "FilterOutcome", "bilinear_score",
-    "oracle_score_matrix", "teacher_score_matrix", "threshold_mask", "top_fraction_mask",
-    "run_method", "run_methods", "fit_filtered", "FilteredFit", "run_grid", "run_trial",
+    "BimodalModel",
+    "PairSample",
+    "StreamingSample",
+    "random_orthonormal",
+    "LEARNERS",
+    "Encoders",
+    "cross_covariance",
+    "closed_form_encoders",
+    "fit",
+    "fit_pca",
+    "contrastive_loss",
+    "loss_from_cross_covariance",
+    "gradient_descent",
+    "ErrorReport",
+    "principal_angles",
+    "row_space_basis",
+    "sin_theta_distance",
+    "subspace_error",
+    "METHODS",
+    "FILTERING_METHODS",
+    "MethodSpec",
+    "FilterOutcome",
+    "bilinear_score",
+    "oracle_score_matrix",
+    "teacher_score_matrix",
+    "threshold_mask",
+    "top_fraction_mask",
+    "run_method",
+    "run_methods",
+    "fit_filtered",
+    "FilteredFit",
+    "run_grid",
+    "run_trial",
     "summarize",
 ]

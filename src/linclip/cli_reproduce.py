@@ -1,4 +1,4 @@
-"""Deprecated import path (0.1.0): an alias of :mod:`linclip.cli.reproduce`, kept for one release."""
+"""Deprecated import path (0.1.0): alias of :mod:`linclip.cli.reproduce`, kept for one release."""
 
 import sys
 

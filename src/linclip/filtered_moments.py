@@ -1,4 +1,6 @@
-"""Deprecated import path (0.1.0): an alias of :mod:`linclip.theory.filtered_moments`, kept for one release."""
+"""Deprecated import path (0.1.0): an alias of :mod:`linclip.theory.filtered_moments`, kept for
+one release.
+"""
 
 import sys
 

@@ -19,8 +19,14 @@ import numpy as np
 from ._validate import check_finite_array
 from .learner import Encoders
 
-__all__ = ["orthonormal_basis", "row_space_basis", "principal_angles", "sin_theta_distance",
-           "ErrorReport", "subspace_error"]
+__all__ = [
+    "orthonormal_basis",
+    "row_space_basis",
+    "principal_angles",
+    "sin_theta_distance",
+    "ErrorReport",
+    "subspace_error",
+]
 
 
 def orthonormal_basis(A: np.ndarray) -> np.ndarray:
@@ -30,8 +36,10 @@ def orthonormal_basis(A: np.ndarray) -> np.ndarray:
     tol = max(A.shape) * np.finfo(float).eps * (sigma[0] if sigma.size else 0.0)
     rank = int(np.count_nonzero(sigma > tol))
     if rank < A.shape[1]:
-        raise ValueError(f"matrix of shape {A.shape} has rank {rank} < {A.shape[1]} columns; "
-                         "its column space is not of the stated dimension")
+        raise ValueError(
+            f"matrix of shape {A.shape} has rank {rank} < {A.shape[1]} columns; "
+            "its column space is not of the stated dimension"
+        )
     return q
 
 
@@ -44,11 +52,14 @@ def _check_bases(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = check_finite_array("X", X, ndim=2)
     Y = check_finite_array("Y", Y, ndim=2)
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"subspaces must live in the same space; got ambient dimensions "
-                         f"{X.shape[0]} and {Y.shape[0]}")
+        raise ValueError(
+            f"subspaces must live in the same space; got ambient dimensions "
+            f"{X.shape[0]} and {Y.shape[0]}"
+        )
     if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"subspaces must have the same dimension r; got {X.shape[1]} and "
-                         f"{Y.shape[1]}")
+        raise ValueError(
+            f"subspaces must have the same dimension r; got {X.shape[1]} and {Y.shape[1]}"
+        )
     return orthonormal_basis(X), orthonormal_basis(Y)
 
 
@@ -83,16 +94,16 @@ def sin_theta_distance(X: np.ndarray, Y: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class ErrorReport:
-    """ERR and its two sides.
+    r"""ERR and its two sides.
 
     Attributes
     ----------
     err : float
-        :math:`\\max(\\text{err\\_x}, \\text{err\\_xt})`, the paper's ERR.
+        :math:`\max(\text{err\_x}, \text{err\_xt})`, the paper's ERR.
     err_x : float
-        :math:`\\|\\sin\\Theta(\\mathrm{row}(G), U)\\|_F`.
+        :math:`\|\sin\Theta(\mathrm{row}(G), U)\|_F`.
     err_xt : float
-        :math:`\\|\\sin\\Theta(\\mathrm{row}(\\tilde G), \\tilde U)\\|_F`.
+        :math:`\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F`.
     """
 
     err: float
@@ -101,7 +112,7 @@ class ErrorReport:
 
 
 def subspace_error(encoders: Encoders, U: np.ndarray, U_t: np.ndarray) -> ErrorReport:
-    """The paper's ERR of learned encoders against the true bases :math:`U, \\tilde U`."""
+    r"""The paper's ERR of learned encoders against the true bases :math:`U, \tilde U`."""
     err_x = sin_theta_distance(row_space_basis(encoders.G), U)
     err_xt = sin_theta_distance(row_space_basis(encoders.G_t), U_t)
     return ErrorReport(err=max(err_x, err_xt), err_x=err_x, err_xt=err_xt)

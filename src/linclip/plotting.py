@@ -6,7 +6,7 @@ axes and text, so that they stay legible on the book's light and dark themes.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np

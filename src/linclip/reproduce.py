@@ -1,10 +1,9 @@
-"""Deprecated import path (0.1.0), kept for one release: see :mod:`linclip.experiments` (configs, runner, analysis, figures) and :mod:`linclip.filters.engine`."""
+"""Deprecated import path (0.1.0), kept for one release: see :mod:`linclip.experiments` (configs,
+runner, analysis, figures) and :mod:`linclip.filters.engine`.
+"""
 
 from ._compat import merge
-from .experiments import configs
-from .experiments import runner
-from .experiments import analysis
-from .experiments import figures
+from .experiments import analysis, configs, figures, runner
 from .filters import engine
 
 merge(globals(), configs, runner, analysis, figures, engine)

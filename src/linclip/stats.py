@@ -3,21 +3,28 @@ r"""Statistics of sweeps: log-log slope fits, breakdown points, means with stand
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ._validate import check_positive
 
-__all__ = ["SlopeFit", "fit_loglog_slope", "fit_rate", "mean_sem", "Breakdown",
-           "locate_breakdown", "summarize"]
+__all__ = [
+    "SlopeFit",
+    "fit_loglog_slope",
+    "fit_rate",
+    "mean_sem",
+    "Breakdown",
+    "locate_breakdown",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
 class SlopeFit:
-    """Least-squares fit of :math:`\\log y = a + b\\log x`.
+    r"""Least-squares fit of :math:`\log y = a + b\log x`.
 
     Attributes
     ----------
@@ -40,7 +47,7 @@ class SlopeFit:
 
 
 def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
-    """Fit a power law :math:`y \\propto x^b` by least squares on log-log scale.
+    r"""Fit a power law :math:`y \propto x^b` by least squares on log-log scale.
 
     Raises ``ValueError`` for fewer than three points or non-positive values.
     """
@@ -49,7 +56,9 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of equal length; got shapes {x.shape}, {y.shape}")
     if x.size < 3:
-        raise ValueError(f"need at least 3 points to fit a slope with an uncertainty; got {x.size}")
+        raise ValueError(
+            f"need at least 3 points to fit a slope with an uncertainty; got {x.size}"
+        )
     if np.any(x <= 0) or np.any(y <= 0) or not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be positive and finite for a log-log fit")
     from scipy import stats
@@ -58,7 +67,6 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
     # For constant y scipy returns stderr = NaN (its r is 0/0), yet the fit is exact.
     stderr = 0.0 if np.ptp(np.log(y)) == 0 else float(res.stderr)
     return SlopeFit(float(res.slope), float(res.intercept), stderr)
-
 
 
 # ------------------------------------------------------------------------------ slope fits
@@ -101,8 +109,10 @@ def fit_rate(x, y, *, y_sem=None, lo: float | None = None, hi: float | None = No
         raise ValueError(f"x and y must be 1-D of equal length; got shapes {x.shape}, {y.shape}")
     keep = _window(x, lo, hi)
     if int(keep.sum()) < 3:
-        raise ValueError(f"the window [{lo}, {hi}] holds {int(keep.sum())} points; a slope "
-                         "with an uncertainty needs at least 3")
+        raise ValueError(
+            f"the window [{lo}, {hi}] holds {int(keep.sum())} points; a slope "
+            "with an uncertainty needs at least 3"
+        )
     if y_sem is None:
         return fit_loglog_slope(x[keep], y[keep])
     sem = np.asarray(y_sem, dtype=float)
@@ -228,24 +238,35 @@ def locate_breakdown(x, y, *, slope: float, fit_min: float, tol: float = 0.25) -
     k = int(np.flatnonzero(off)[-1])  # largest x that is off the line
     direction = "above" if log_ratio[k] > 0 else "below"
     if k == x.size - 1:
-        return Breakdown(float(x[k]), nan, float(x[k]), direction, float(slope), intercept,
-                         x, log_ratio)
+        return Breakdown(
+            float(x[k]), nan, float(x[k]), direction, float(slope), intercept, x, log_ratio
+        )
     a, b = abs(log_ratio[k]), abs(log_ratio[k + 1])
     frac = (a - level) / (a - b) if a != b else 0.0
     x_break = float(np.exp(np.log(x[k]) + frac * (np.log(x[k + 1]) - np.log(x[k]))))
-    return Breakdown(x_break, float(x[k + 1]), float(x[k]), direction, float(slope), intercept,
-                     x, log_ratio)
-
+    return Breakdown(
+        x_break, float(x[k + 1]), float(x[k]), direction, float(slope), intercept, x, log_ratio
+    )
 
 
 # ------------------------------------------------------------------------------ summaries
 #: Statistic columns :func:`summarize` returns (those whose inputs are present).
-SUMMARY_COLUMNS = ["err_mean", "err_std", "err_median", "err_x_mean", "err_xt_mean",
-                   "kept_fraction_mean", "kept_clean_fraction_mean", "trials", "err_sem"]
+SUMMARY_COLUMNS = [
+    "err_mean",
+    "err_std",
+    "err_median",
+    "err_x_mean",
+    "err_xt_mean",
+    "kept_fraction_mean",
+    "kept_clean_fraction_mean",
+    "trials",
+    "err_sem",
+]
 
 
-def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n"), *,
-              sort: bool = True) -> pd.DataFrame:
+def summarize(
+    frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n"), *, sort: bool = True
+) -> pd.DataFrame:
     """Mean, spread and standard error of ERR (and the kept fractions) per group.
 
     The one summariser of the package: it reads every result table (trial rows of
@@ -282,8 +303,11 @@ def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n"), *
     if "kept_clean_fraction" not in f.columns and {"n_kept_clean", "n_kept"} <= set(f.columns):
         f = f.assign(kept_clean_fraction=f["n_kept_clean"] / f["n_kept"])
     keys = [k for k in by if k in f.columns]
-    aggs = {"err_mean": ("err", "mean"), "err_std": ("err", "std"),
-            "err_median": ("err", "median")}
+    aggs = {
+        "err_mean": ("err", "mean"),
+        "err_std": ("err", "std"),
+        "err_median": ("err", "median"),
+    }
     for side in ("err_x", "err_xt"):
         if side in f.columns:
             aggs[side + "_mean"] = (side, "mean")

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Callable, Sequence
 
 from .._version import __version__
 from . import predict, reproduce, simulate
 from .common import add_model_arguments, method_spec_from_args, model_from_args
 
-__all__ = ["main", "build_parser", "add_model_arguments", "model_from_args",
-           "method_spec_from_args", "COMMANDS", "SUBCOMMANDS"]
+__all__ = [
+    "main",
+    "build_parser",
+    "add_model_arguments",
+    "model_from_args",
+    "method_spec_from_args",
+    "COMMANDS",
+    "SUBCOMMANDS",
+]
 
 #: The subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (simulate, predict, reproduce)
@@ -27,7 +34,8 @@ COMMANDS: tuple[ModuleType, ...] = (simulate, predict, reproduce)
 #: name -> (help, function adding arguments, function running the command); the 0.1.0 view of
 #: :data:`COMMANDS`, read-only in effect (the parser is built from :data:`COMMANDS`).
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
-    m.NAME: (m.HELP, m.add_arguments, m.run) for m in COMMANDS}
+    m.NAME: (m.HELP, m.add_arguments, m.run) for m in COMMANDS
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m linclip",
         description="Linear contrastive learning with teacher-based data filtering "
-                    "(Pareek, Oh & Du, NeurIPS 2025): simulations and predictions.")
+        "(Pareek, Oh & Du, NeurIPS 2025): simulations and predictions.",
+    )
     parser.add_argument("--version", action="version", version=f"linclip {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_args, run) in SUBCOMMANDS.items():

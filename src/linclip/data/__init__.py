@@ -10,7 +10,12 @@
 from .._lazy import lazy_getattr
 from .model import BimodalModel, PairSample, StreamingSample, random_orthonormal
 
-__all__ = ["BimodalModel", "PairSample", "StreamingSample", "random_orthonormal",
-           "sample_cross_covariance"]
+__all__ = [
+    "BimodalModel",
+    "PairSample",
+    "StreamingSample",
+    "random_orthonormal",
+    "sample_cross_covariance",
+]
 
 __getattr__ = lazy_getattr(__name__, {"sample_cross_covariance": ".exact"})

@@ -48,8 +48,14 @@ def _wishart_roots(q: int, dof: np.ndarray, rng: np.random.Generator) -> np.ndar
     return roots
 
 
-def _centred_cross_scatter(factors: tuple[np.ndarray, np.ndarray], d: int, n: int, eta: float,
-                           size: int, rng: np.random.Generator) -> np.ndarray:
+def _centred_cross_scatter(
+    factors: tuple[np.ndarray, np.ndarray],
+    d: int,
+    n: int,
+    eta: float,
+    size: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
     r"""``size`` draws of the cross block :math:`\sum_i (x_i-\bar x)(\tilde x_i-\bar{\tilde x})^\top`.
 
     Given the clean count :math:`m`, the within-group centred scatters are :math:`L_c W L_c^\top`
@@ -64,13 +70,13 @@ def _centred_cross_scatter(factors: tuple[np.ndarray, np.ndarray], d: int, n: in
     for f, k in ((f1, m), (f0, n - m)):
         q, dof = f.shape[1], k - 1
         big = dof >= q
-        if np.any(big):                      # the usual case: Bartlett, all trials at once
+        if np.any(big):  # the usual case: Bartlett, all trials at once
             half = f @ _wishart_roots(q, dof[big], rng)
             cross[big] += half[:, :d] @ half[:, d:].transpose(0, 2, 1)
-        for t in np.flatnonzero((dof >= 1) & ~big):   # tiny groups: W = Z Z^T directly
+        for t in np.flatnonzero((dof >= 1) & ~big):  # tiny groups: W = Z Z^T directly
             half = f @ rng.standard_normal((q, dof[t]))
             cross[t] += half[:d] @ half[d:].T
-    weight = m * (n - m) / n                 # zero when one group is empty
+    weight = m * (n - m) / n  # zero when one group is empty
     g1 = rng.standard_normal((size, f1.shape[1])) @ f1.T / np.sqrt(np.maximum(m, 1))[:, None]
     g0 = rng.standard_normal((size, f0.shape[1])) @ f0.T / np.sqrt(np.maximum(n - m, 1))[:, None]
     diff = g1 - g0
@@ -78,9 +84,12 @@ def _centred_cross_scatter(factors: tuple[np.ndarray, np.ndarray], d: int, n: in
     return cross
 
 
-def sample_cross_covariance(model: BimodalModel, n: int,
-                            rng: np.random.Generator | int | None = None,
-                            size: int | None = None) -> np.ndarray:
+def sample_cross_covariance(
+    model: BimodalModel,
+    n: int,
+    rng: np.random.Generator | int | None = None,
+    size: int | None = None,
+) -> np.ndarray:
     r"""Draw :math:`S_n` from its exact law without generating the :math:`n` pairs.
 
     Given the clean count :math:`m \sim \mathrm{Binomial}(n, \eta)`, the centred scatter matrix
@@ -113,9 +122,10 @@ def sample_cross_covariance(model: BimodalModel, n: int,
     count = 1 if size is None else check_int("size", size)
     rng = np.random.default_rng(rng)
     factors = _component_factors(model)
-    cross = np.concatenate([
-        _centred_cross_scatter(factors, model.d, n, model.eta, min(_BATCH, count - start), rng)
-        for start in range(0, count, _BATCH)]) / (n - 1)
+    cross = np.concatenate(
+        [
+            _centred_cross_scatter(factors, model.d, n, model.eta, min(_BATCH, count - start), rng)
+            for start in range(0, count, _BATCH)
+        ]
+    ) / (n - 1)
     return cross[0] if size is None else cross
-
-

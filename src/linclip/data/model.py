@@ -12,8 +12,8 @@ With probability :math:`\eta` the pair is *clean* (:math:`\tilde z = z`), otherw
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator
 
 import numpy as np
 
@@ -23,12 +23,12 @@ __all__ = ["BimodalModel", "PairSample", "StreamingSample", "random_orthonormal"
 
 
 def random_orthonormal(dim: int, rank: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw a Haar-random ``dim x rank`` matrix with orthonormal columns.
+    r"""Draw a Haar-random ``dim x rank`` matrix with orthonormal columns.
 
     Parameters
     ----------
     dim : int
-        Ambient dimension (:math:`d` or :math:`\\tilde d`).
+        Ambient dimension (:math:`d` or :math:`\tilde d`).
     rank : int
         Number of columns (:math:`r`), at most ``dim``.
     rng : numpy.random.Generator
@@ -43,16 +43,16 @@ def random_orthonormal(dim: int, rank: int, rng: np.random.Generator) -> np.ndar
 
 @dataclass(frozen=True)
 class PairSample:
-    """``n`` pairs, with their hidden clean/corrupted labels when they are known.
+    r"""``n`` pairs, with their hidden clean/corrupted labels when they are known.
 
     Attributes
     ----------
     x : ndarray, shape (n, d)
         First modality ("images"), one pair per row.
     xt : ndarray, shape (n, d_t)
-        Second modality ("texts"), :math:`\\tilde x`.
+        Second modality ("texts"), :math:`\tilde x`.
     clean : ndarray of bool, shape (n,), or None
-        True where the pair is correctly matched (:math:`\\tilde z = z`). Hidden from learners;
+        True where the pair is correctly matched (:math:`\tilde z = z`). Hidden from learners;
         only the clean-label oracle may look at it. ``None`` for data without labels (your own
         embeddings): then nothing reports a clean fraction.
 
@@ -71,15 +71,24 @@ class PairSample:
     def __post_init__(self) -> None:
         x, xt, clean = self.x, self.xt, self.clean
         if getattr(x, "ndim", None) != 2 or getattr(xt, "ndim", None) != 2:
-            raise ValueError("x and xt must be 2-D arrays (one pair per row); got shapes "
-                             f"{np.shape(x)} and {np.shape(xt)}")
+            raise ValueError(
+                "x and xt must be 2-D arrays (one pair per row); got shapes "
+                f"{np.shape(x)} and {np.shape(xt)}"
+            )
         if x.shape[0] != xt.shape[0]:
-            raise ValueError(f"x and xt must have the same number of rows (pairs); got "
-                             f"{x.shape[0]} and {xt.shape[0]}")
-        if clean is not None and (getattr(clean, "shape", None) != (x.shape[0],)
-                                  or getattr(clean, "dtype", None) != bool):
-            raise ValueError(f"clean must be None or a boolean array of shape ({x.shape[0]},); "
-                             f"got {type(clean).__name__} of shape {np.shape(clean)}")
+            raise ValueError(
+                f"x and xt must have the same number of rows (pairs); got "
+                f"{x.shape[0]} and {xt.shape[0]}"
+            )
+        if clean is not None and not (
+            isinstance(clean, np.ndarray)
+            and clean.dtype == np.bool_
+            and clean.shape == (x.shape[0],)
+        ):
+            raise ValueError(
+                f"clean must be None or a boolean array of shape ({x.shape[0]},); "
+                f"got {type(clean).__name__} of shape {np.shape(clean)}"
+            )
 
     @property
     def n(self) -> int:
@@ -98,16 +107,16 @@ class PairSample:
             raise ValueError("this sample has no clean/corrupted labels (clean=None)")
         return int(np.count_nonzero(self.clean))
 
-    def subset(self, mask_or_index: np.ndarray | slice) -> "PairSample":
+    def subset(self, mask_or_index: np.ndarray | slice) -> PairSample:
         """Return the pairs selected by a boolean mask, an index array or a slice."""
         clean = None if self.clean is None else self.clean[mask_or_index]
         return PairSample(self.x[mask_or_index], self.xt[mask_or_index], clean)
 
-    def chunks(self) -> Iterator["PairSample"]:
+    def chunks(self) -> Iterator[PairSample]:
         """Iterate over the sample in chunks (an in-memory sample is a single chunk)."""
         yield self
 
-    def split(self, n_first: int) -> tuple["PairSample", "PairSample"]:
+    def split(self, n_first: int) -> tuple[PairSample, PairSample]:
         """Split into the first ``n_first`` pairs and the rest (Algorithm 1's half split)."""
         n_first = check_int("n_first", n_first, minimum=0, maximum=self.n)
         return self.subset(slice(0, n_first)), self.subset(slice(n_first, None))
@@ -115,26 +124,26 @@ class PairSample:
 
 @dataclass(frozen=True)
 class BimodalModel:
-    """Parameters of the bimodal model, with random orthonormal bases drawn from ``basis_seed``.
+    r"""Parameters of the bimodal model, with random orthonormal bases drawn from ``basis_seed``.
 
     Parameters
     ----------
     d : int
         Dimension :math:`d` of the first modality.
     d_t : int
-        Dimension :math:`\\tilde d` of the second modality.
+        Dimension :math:`\tilde d` of the second modality.
     r : int
         Rank :math:`r` of the shared latent subspace, ``1 <= r <= min(d, d_t)``.
     gamma : float
-        Signal-to-noise parameter :math:`\\gamma` (noise variance :math:`\\gamma^{-1}`); ``inf``
+        Signal-to-noise parameter :math:`\gamma` (noise variance :math:`\gamma^{-1}`); ``inf``
         means no noise.
     gamma_t : float
-        Signal-to-noise parameter :math:`\\tilde\\gamma` of the second modality.
+        Signal-to-noise parameter :math:`\tilde\gamma` of the second modality.
     eta : float
-        Clean fraction :math:`\\eta \\in (0, 1]` (probability that a pair is correctly matched).
+        Clean fraction :math:`\eta \in (0, 1]` (probability that a pair is correctly matched).
     basis_seed : int
-        Seed for :math:`U, \\tilde U`. Changing ``eta`` with :func:`dataclasses.replace` keeps
-        the same bases, so sweeps over :math:`\\eta` compare like with like.
+        Seed for :math:`U, \tilde U`. Changing ``eta`` with :func:`dataclasses.replace` keeps
+        the same bases, so sweeps over :math:`\eta` compare like with like.
 
     Notes
     -----
@@ -159,8 +168,15 @@ class BimodalModel:
         gamma_t = check_positive("gamma_t", self.gamma_t, allow_inf=True)
         eta = check_probability("eta (clean fraction)", self.eta)
         seed = check_int("basis_seed", self.basis_seed, minimum=0)
-        for name, value in [("d", d), ("d_t", d_t), ("r", r), ("gamma", gamma),
-                            ("gamma_t", gamma_t), ("eta", eta), ("basis_seed", seed)]:
+        for name, value in [
+            ("d", d),
+            ("d_t", d_t),
+            ("r", r),
+            ("gamma", gamma),
+            ("gamma_t", gamma_t),
+            ("eta", eta),
+            ("basis_seed", seed),
+        ]:
             object.__setattr__(self, name, value)
         rng = np.random.default_rng(np.random.SeedSequence([seed, d, d_t, r]))
         object.__setattr__(self, "U", random_orthonormal(d, r, rng))
@@ -176,43 +192,43 @@ class BimodalModel:
 
     @property
     def noise_var(self) -> float:
-        """Noise variance :math:`\\gamma^{-1}` of the first modality."""
+        r"""Noise variance :math:`\gamma^{-1}` of the first modality."""
         return 1.0 / self.gamma
 
     @property
     def noise_var_t(self) -> float:
-        """Noise variance :math:`\\tilde\\gamma^{-1}` of the second modality."""
+        r"""Noise variance :math:`\tilde\gamma^{-1}` of the second modality."""
         return 1.0 / self.gamma_t
 
     @property
     def snr_factor(self) -> float:
-        """The factor :math:`(1+\\gamma^{-1})(1+\\tilde\\gamma^{-1})` that recurs in every bound."""
+        r"""The factor :math:`(1+\gamma^{-1})(1+\tilde\gamma^{-1})` that recurs in every bound."""
         return (1.0 + self.noise_var) * (1.0 + self.noise_var_t)
 
-    def with_eta(self, eta: float) -> "BimodalModel":
+    def with_eta(self, eta: float) -> BimodalModel:
         """Same bases and noise, different clean fraction."""
         return replace(self, eta=eta)
 
     # ---------------------------------------------------------------- population moments
     def covariance_x(self) -> np.ndarray:
-        """:math:`E[x x^\\top] = U U^\\top + \\gamma^{-1} I_d` (same in both components)."""
+        r""":math:`E[x x^\top] = U U^\top + \gamma^{-1} I_d` (same in both components)."""
         return self.U @ self.U.T + self.noise_var * np.eye(self.d)
 
     def covariance_xt(self) -> np.ndarray:
-        """:math:`E[\\tilde x \\tilde x^\\top] = \\tilde U \\tilde U^\\top + \\tilde\\gamma^{-1} I`."""
+        r""":math:`E[\tilde x \tilde x^\top] = \tilde U \tilde U^\top + \tilde\gamma^{-1} I`."""
         return self.U_t @ self.U_t.T + self.noise_var_t * np.eye(self.d_t)
 
     def cross_covariance(self) -> np.ndarray:
-        """Population cross-covariance :math:`E[x \\tilde x^\\top] = \\eta U \\tilde U^\\top`."""
+        r"""Population cross-covariance :math:`E[x \tilde x^\top] = \eta U \tilde U^\top`."""
         return self.eta * self.U @ self.U_t.T
 
     def component_covariance(self, clean: bool) -> np.ndarray:
-        """Joint covariance of :math:`(x, \\tilde x)` in one mixture component.
+        r"""Joint covariance of :math:`(x, \tilde x)` in one mixture component.
 
         Parameters
         ----------
         clean : bool
-            True for the clean law (cross block :math:`U\\tilde U^\\top`), False for the corrupted
+            True for the clean law (cross block :math:`U\tilde U^\top`), False for the corrupted
             law (cross block zero).
 
         Returns
@@ -223,14 +239,16 @@ class BimodalModel:
         return np.block([[self.covariance_x(), cross], [cross.T, self.covariance_xt()]])
 
     def joint_covariance(self) -> np.ndarray:
-        """Covariance of the mixture: :math:`\\eta`-weighted average of the two components."""
-        return (self.eta * self.component_covariance(True)
-                + (1 - self.eta) * self.component_covariance(False))
+        r"""Covariance of the mixture: :math:`\eta`-weighted average of the two components."""
+        return self.eta * self.component_covariance(True) + (
+            1 - self.eta
+        ) * self.component_covariance(False)
 
     # ------------------------------------------------------------------------- sampling
-    def sample_latents(self, n: int, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Draw the latents :math:`z, \\tilde z` (shape (n, r)) and the clean labels."""
+    def sample_latents(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Draw the latents :math:`z, \tilde z` (shape (n, r)) and the clean labels."""
         n = check_int("n", n, minimum=0)
         clean = rng.random(n) < self.eta
         z = rng.standard_normal((n, self.r))
@@ -258,8 +276,14 @@ class BimodalModel:
             xt += np.sqrt(self.noise_var_t) * rng.standard_normal(xt.shape)
         return PairSample(x, xt, clean)
 
-    def sample_chunks(self, n: int, seed: np.random.SeedSequence | int,
-                      chunk_size: int = 200_000, *, start: int = 0) -> Iterator[PairSample]:
+    def sample_chunks(
+        self,
+        n: int,
+        seed: np.random.SeedSequence | int,
+        chunk_size: int = 200_000,
+        *,
+        start: int = 0,
+    ) -> Iterator[PairSample]:
         """Yield ``n`` pairs in chunks of at most ``chunk_size``, reproducibly.
 
         Chunk ``k`` is drawn from the ``k``-th child of ``seed``, so iterating twice with the same
@@ -271,8 +295,9 @@ class BimodalModel:
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         n_chunks = -(-n // chunk_size)
         # spawn() mutates the parent; generate children from a copy so repeated calls agree.
-        children = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key,
-                                          pool_size=ss.pool_size).spawn(n_chunks)
+        children = np.random.SeedSequence(
+            ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size
+        ).spawn(n_chunks)
         start = check_int("start", start, minimum=0, maximum=n)
         for k in range(start // chunk_size, n_chunks):
             size = min(chunk_size, n - k * chunk_size)

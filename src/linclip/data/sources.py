@@ -29,8 +29,9 @@ regenerated. A second source (an exact sampler of the statistics) implements the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,8 +39,17 @@ from .._validate import check_int
 from ..learners.contrastive import CrossCovarianceAccumulator
 from .model import PairSample, StreamingSample
 
-__all__ = ["SCORERS", "POOLS", "MomentAccumulator", "KeptRequest", "StatsRequest", "TrialStats",
-           "StatisticsSource", "PairsSource", "as_source"]
+__all__ = [
+    "SCORERS",
+    "POOLS",
+    "MomentAccumulator",
+    "KeptRequest",
+    "StatsRequest",
+    "TrialStats",
+    "StatisticsSource",
+    "PairsSource",
+    "as_source",
+]
 
 #: Score matrices a kept set can be filtered with.
 SCORERS = ("teacher", "teacher-split", "oracle-score")
@@ -74,7 +84,7 @@ class MomentAccumulator(CrossCovarianceAccumulator):
         self._sum_xx = np.zeros((self.d, self.d)) if full else None
         self._sum_xtxt = np.zeros((self.d_t, self.d_t)) if full else None
 
-    def add(self, piece: PairSample) -> "MomentAccumulator":
+    def add(self, piece: PairSample) -> MomentAccumulator:
         """Add the pairs of ``piece`` (and count its clean pairs, if it has labels)."""
         if piece.clean is None:
             self.n_clean = None
@@ -94,8 +104,9 @@ class MomentAccumulator(CrossCovarianceAccumulator):
 
     def _auto(self, total: np.ndarray | None, sums: np.ndarray, name: str) -> np.ndarray:
         if total is None:
-            raise ValueError(f"{name} needs the within-modality moments; create the "
-                             "accumulator with full=True")
+            raise ValueError(
+                f"{name} needs the within-modality moments; create the accumulator with full=True"
+            )
         if self.n < 2:
             raise ValueError(f"need at least 2 pairs for a covariance; got n = {self.n}")
         mean = sums / self.n
@@ -112,7 +123,7 @@ class MomentAccumulator(CrossCovarianceAccumulator):
 
 @dataclass(frozen=True)
 class KeptRequest:
-    """One score-filtered set: which score matrix, which pool, which knob.
+    r"""One score-filtered set: which score matrix, which pool, which knob.
 
     Attributes
     ----------
@@ -121,9 +132,9 @@ class KeptRequest:
     pool : str
         ``"second"`` for ``teacher-split`` (Algorithm 1), ``"all"`` otherwise.
     theta : float or None
-        Threshold :math:`\\theta`: keep score :math:`> \\theta`.
+        Threshold :math:`\theta`: keep score :math:`> \theta`.
     keep_fraction : float or None
-        Kept fraction :math:`q`: keep the :math:`\\lceil q\\,n_{pool}\\rceil` best scores.
+        Kept fraction :math:`q`: keep the :math:`\lceil q\,n_{pool}\rceil` best scores.
     """
 
     scorer: str
@@ -163,7 +174,7 @@ class StatsRequest:
 
 @dataclass
 class TrialStats:
-    """What a source returns: the requested statistics and what it cost.
+    r"""What a source returns: the requested statistics and what it cost.
 
     Attributes
     ----------
@@ -176,8 +187,8 @@ class TrialStats:
     n_pool : list of int
         Size of each kept set's pool.
     cuts : list of float
-        The threshold applied to each kept set (:math:`\\theta`, or the score of the
-        :math:`\\lceil qn\\rceil`-th best pair for a top-:math:`q` rule).
+        The threshold applied to each kept set (:math:`\theta`, or the score of the
+        :math:`\lceil qn\rceil`-th best pair for a top-:math:`q` rule).
     sample_clean : int or None
         Clean pairs in the whole sample (``None`` without labels).
     pairs_generated : int
@@ -238,8 +249,9 @@ class PairsSource:
 
     def __init__(self, sample: PairSample | StreamingSample) -> None:
         if not isinstance(sample, (PairSample, StreamingSample)):
-            raise ValueError("sample must be a PairSample or a StreamingSample; got "
-                             f"{type(sample).__name__}")
+            raise ValueError(
+                f"sample must be a PairSample or a StreamingSample; got {type(sample).__name__}"
+            )
         self.sample = sample
         self.pairs_generated = 0
 
@@ -250,7 +262,7 @@ class PairsSource:
 
     @property
     def dims(self) -> tuple[int, int]:
-        """The dimensions :math:`(d, \\tilde d)`."""
+        r"""The dimensions :math:`(d, \tilde d)`."""
         if isinstance(self.sample, StreamingSample):
             return self.sample.model.d, self.sample.model.d_t
         return int(self.sample.x.shape[1]), int(self.sample.xt.shape[1])
@@ -314,8 +326,10 @@ class PairsSource:
                 out.all.add(chunk)
             if out.clean is not None:
                 if chunk.clean is None:
-                    raise ValueError("the clean-label oracle needs the clean/corrupted labels; "
-                                     "this sample has none")
+                    raise ValueError(
+                        "the clean-label oracle needs the clean/corrupted labels; "
+                        "this sample has none"
+                    )
                 out.clean.add(chunk.subset(chunk.clean))
             cut = min(max(n_first - lo, 0), chunk.n)
             if out.first is not None and cut:
@@ -351,7 +365,7 @@ class PairsSource:
             start = n_first if scorer == "teacher-split" else 0
             position = 0
             for piece in self._chunks(start):
-                sc = pool_scores[scorer][position:position + piece.n]
+                sc = pool_scores[scorer][position : position + piece.n]
                 position += piece.n
                 for i, k in enumerate(kept):
                     if k.scorer == scorer and k.keep_fraction is not None:
@@ -372,9 +386,12 @@ def as_source(data: object) -> StatisticsSource:
     if isinstance(data, (PairSample, StreamingSample)):
         return PairsSource(data)
     if isinstance(data, tuple) and len(data) == 2:
-        return PairsSource(PairSample(np.asarray(data[0], dtype=float),
-                                      np.asarray(data[1], dtype=float)))
+        return PairsSource(
+            PairSample(np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float))
+        )
     if isinstance(data, StatisticsSource):
         return data
-    raise ValueError("data must be a PairSample, a StreamingSample, a tuple (x, xt) or a "
-                     f"statistics source; got {type(data).__name__}")
+    raise ValueError(
+        "data must be a PairSample, a StreamingSample, a tuple (x, xt) or a "
+        f"statistics source; got {type(data).__name__}"
+    )

@@ -17,9 +17,28 @@ so differences between methods are paired comparisons.
 """
 
 from ..filters.spec import MethodSpec
-from .grid import (IN_MEMORY_LIMIT, ROW_COLUMNS, run_grid, run_trial, spec_dict, summarize,
-                   trial_seed, trial_source)
 from .archive import RESULTS, load_result
+from .grid import (
+    IN_MEMORY_LIMIT,
+    ROW_COLUMNS,
+    run_grid,
+    run_trial,
+    spec_dict,
+    summarize,
+    trial_seed,
+    trial_source,
+)
 
-__all__ = ["MethodSpec", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize",
-           "ROW_COLUMNS", "IN_MEMORY_LIMIT", "spec_dict", "load_result", "RESULTS"]
+__all__ = [
+    "MethodSpec",
+    "trial_seed",
+    "trial_source",
+    "run_trial",
+    "run_grid",
+    "summarize",
+    "ROW_COLUMNS",
+    "IN_MEMORY_LIMIT",
+    "spec_dict",
+    "load_result",
+    "RESULTS",
+]

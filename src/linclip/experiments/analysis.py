@@ -3,13 +3,19 @@ r"""Analysis of experiment results: summaries, slopes, Table 1, first-order pred
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
 from .configs import ExperimentConfig, Regime
 
-__all__ = ["summarize_trials", "complete_sweeps", "fit_regimes", "table1_rows", "first_order_errors"]
+__all__ = [
+    "summarize_trials",
+    "complete_sweeps",
+    "fit_regimes",
+    "table1_rows",
+    "first_order_errors",
+]
 
 
 # ============================================================================ analysis
@@ -26,10 +32,23 @@ def summarize_trials(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         raise ValueError("no trials to summarise")
     keys = ["method", "theta", "keep_fraction", "eta"]
-    out = summarize(frame.drop(columns=["kept_fraction", "kept_clean_fraction"],
-                               errors="ignore"), keys, sort=False)
-    return out[keys + ["err_mean", "err_std", "err_median", "kept_fraction_mean",
-                       "kept_clean_fraction_mean", "trials", "err_sem"]]
+    out = summarize(
+        frame.drop(columns=["kept_fraction", "kept_clean_fraction"], errors="ignore"),
+        keys,
+        sort=False,
+    )
+    return out[
+        keys
+        + [
+            "err_mean",
+            "err_std",
+            "err_median",
+            "kept_fraction_mean",
+            "kept_clean_fraction_mean",
+            "trials",
+            "err_sem",
+        ]
+    ]
 
 
 def complete_sweeps(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
@@ -45,7 +64,7 @@ def complete_sweeps(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFra
 
 
 def fit_regimes(summary: pd.DataFrame, regimes: Sequence[Regime]) -> pd.DataFrame:
-    """Fitted log-log slopes of mean ERR against :math:`\\eta`, one row per regime.
+    r"""Fitted log-log slopes of mean ERR against :math:`\eta`, one row per regime.
 
     Columns: ``method``, ``regime``, ``eta_min``, ``eta_max``, ``points``, ``slope``,
     ``slope_stderr``, ``expected_slope``. Regimes with fewer than three points are skipped.
@@ -54,23 +73,47 @@ def fit_regimes(summary: pd.DataFrame, regimes: Sequence[Regime]) -> pd.DataFram
 
     rows = []
     for reg in regimes:
-        g = summary[(summary["method"] == reg.method)
-                    & (summary["eta"] >= reg.eta_min * (1 - 1e-9))
-                    & (summary["eta"] <= reg.eta_max * (1 + 1e-9))].sort_values("eta")
+        g = summary[
+            (summary["method"] == reg.method)
+            & (summary["eta"] >= reg.eta_min * (1 - 1e-9))
+            & (summary["eta"] <= reg.eta_max * (1 + 1e-9))
+        ].sort_values("eta")
         if len(g) < 3:
             continue
         fit = fit_loglog_slope(g["eta"], g["err_mean"])
-        rows.append({"method": reg.method, "regime": reg.label, "eta_min": float(g["eta"].min()),
-                     "eta_max": float(g["eta"].max()), "points": len(g), "slope": fit.slope,
-                     "slope_stderr": fit.slope_stderr, "intercept": fit.intercept,
-                     "expected_slope": reg.expected_slope})
-    return pd.DataFrame(rows, columns=["method", "regime", "eta_min", "eta_max", "points",
-                                       "slope", "slope_stderr", "intercept", "expected_slope"])
+        rows.append(
+            {
+                "method": reg.method,
+                "regime": reg.label,
+                "eta_min": float(g["eta"].min()),
+                "eta_max": float(g["eta"].max()),
+                "points": len(g),
+                "slope": fit.slope,
+                "slope_stderr": fit.slope_stderr,
+                "intercept": fit.intercept,
+                "expected_slope": reg.expected_slope,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "method",
+            "regime",
+            "eta_min",
+            "eta_max",
+            "points",
+            "slope",
+            "slope_stderr",
+            "intercept",
+            "expected_slope",
+        ],
+    )
 
 
 def _spread(value: float, trials: int) -> float:
     """A standard deviation or error as a finite float (0 for a single trial, as in
-    ``linclip simulate``), so that the JSON output is strict JSON."""
+    ``linclip simulate``), so that the JSON output is strict JSON.
+    """
     return float(value) if trials > 1 else 0.0
 
 
@@ -82,15 +125,24 @@ def table1_rows(frame: pd.DataFrame) -> list[dict]:
     prints ERR in units of :math:`10^{-4}`). With a single trial the spreads are 0.
     """
     s = summarize_trials(frame)
-    s = s[s["keep_fraction"].notna()].sort_values(["keep_fraction", "method"],
-                                                  ascending=[True, False])
+    s = s[s["keep_fraction"].notna()].sort_values(
+        ["keep_fraction", "method"], ascending=[True, False]
+    )
     n = int(frame["n"].iloc[0])
-    return [{"keep_fraction": float(r.keep_fraction), "method": str(r.method),
-             "err_mean": float(r.err_mean), "err_std": _spread(r.err_std, r.trials),
-             "err_sem": _spread(r.err_sem, r.trials), "trials": int(r.trials), "n": n,
-             "eta": float(r.eta),
-             "kept_clean_fraction_mean": float(r.kept_clean_fraction_mean)}
-            for r in s.itertuples()]
+    return [
+        {
+            "keep_fraction": float(r.keep_fraction),
+            "method": str(r.method),
+            "err_mean": float(r.err_mean),
+            "err_std": _spread(r.err_std, r.trials),
+            "err_sem": _spread(r.err_sem, r.trials),
+            "trials": int(r.trials),
+            "n": n,
+            "eta": float(r.eta),
+            "kept_clean_fraction_mean": float(r.kept_clean_fraction_mean),
+        }
+        for r in s.itertuples()
+    ]
 
 
 def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
@@ -127,16 +179,30 @@ def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
     for spec in config.methods:
         for eta in config.etas:
             # The teacher is replaced by the oracle score it estimates (no teacher tilt).
-            pred = predict_filtered(config.n, eta, config.d, config.d_t, config.r,
-                                    config.gamma, config.gamma_t, theta=spec.theta,
-                                    keep_fraction=spec.keep_fraction, method=spec.method,
-                                    teacher_tilt=False)
-            rows.append({"method": spec.method,
-                         "theta": math.nan if spec.theta is None else float(spec.theta),
-                         "keep_fraction": (math.nan if spec.keep_fraction is None
-                                           else float(spec.keep_fraction)),
-                         "eta": float(eta), "err_pred": float(pred.err),
-                         "n_used": float(pred.n_kept), "signal": float(pred.cross_moment)})
+            pred = predict_filtered(
+                config.n,
+                eta,
+                config.d,
+                config.d_t,
+                config.r,
+                config.gamma,
+                config.gamma_t,
+                theta=spec.theta,
+                keep_fraction=spec.keep_fraction,
+                method=spec.method,
+                teacher_tilt=False,
+            )
+            rows.append(
+                {
+                    "method": spec.method,
+                    "theta": math.nan if spec.theta is None else float(spec.theta),
+                    "keep_fraction": (
+                        math.nan if spec.keep_fraction is None else float(spec.keep_fraction)
+                    ),
+                    "eta": float(eta),
+                    "err_pred": float(pred.err),
+                    "n_used": float(pred.n_kept),
+                    "signal": float(pred.cross_moment),
+                }
+            )
     return pd.DataFrame(rows)
-
-

@@ -9,27 +9,33 @@ import numpy as np
 import pandas as pd
 
 from .._validate import check_finite_array, check_int, check_positive, check_probability
-from .grid import trial_source
-from ..learners.contrastive import cross_covariance
 from ..data.model import BimodalModel, PairSample
+from ..learners.contrastive import cross_covariance
+from ..theory.bounds import corollary1_rate, snr_factor, wedin_chain_bound
 from ..theory.perturbation import wedin_bound
-from ..theory.bounds import corollary1_rate, snr_factor
-from ..theory.bounds import wedin_chain_bound
+from .grid import trial_source
 
-__all__ = ["trial_pairs", "perturbation_anatomy", "proposition1_instance", "Rank1Sine", "rank1_sine_decomposition", "proposition1_anatomy"]
-
+__all__ = [
+    "trial_pairs",
+    "perturbation_anatomy",
+    "proposition1_instance",
+    "Rank1Sine",
+    "rank1_sine_decomposition",
+    "proposition1_anatomy",
+]
 
 
 # ------------------------------------------------------------------- trials with internals
-def trial_pairs(model: BimodalModel, n: int, trial: int, seed: int = 0
-                ) -> tuple[BimodalModel, np.ndarray, np.ndarray]:
-    """The pairs (and the model with its per-trial bases) that
+def trial_pairs(
+    model: BimodalModel, n: int, trial: int, seed: int = 0
+) -> tuple[BimodalModel, np.ndarray, np.ndarray]:
+    r"""The pairs (and the model with its per-trial bases) that
     :func:`linclip.experiments.run_grid` uses for trial ``trial`` at ``(n, model.eta)``.
 
     Returns
     -------
     model : BimodalModel
-        ``model`` with the trial's freshly drawn bases :math:`U, \\tilde U`.
+        ``model`` with the trial's freshly drawn bases :math:`U, \tilde U`.
     x, xt : ndarray, shapes (n, d) and (n, d_t)
     """
     n = check_int("n", n, minimum=2)
@@ -41,8 +47,7 @@ def trial_pairs(model: BimodalModel, n: int, trial: int, seed: int = 0
     return model, np.concatenate([c.x for c in chunks]), np.concatenate([c.xt for c in chunks])
 
 
-def perturbation_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0
-                         ) -> pd.DataFrame:
+def perturbation_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0) -> pd.DataFrame:
     r"""Unfiltered trials with the internals of Corollary 1's proof.
 
     For each trial (same pairs as :func:`linclip.experiments.run_grid` with the same ``seed``),
@@ -77,19 +82,29 @@ def perturbation_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0
         m, x, xt = trial_pairs(model, n, t, seed)
         A = m.cross_covariance()
         chk = wedin_bound(A, cross_covariance(x, xt) - A, m.r)
-        rows.append(dict(eta=m.eta, n=n, gamma=m.gamma, gamma_t=m.gamma_t, trial=t,
-                         err=chk.sin_theta, E_norm=chk.E_norm, residual=chk.residual,
-                         wedin_residual=chk.residual_bound,
-                         wedin_apriori=wedin_chain_bound(chk.E_norm, m.eta, m.r),
-                         conc_scale=math.sqrt(D * kappa / n),
-                         cor1=float(corollary1_rate(n, m.eta, m.d, m.d_t, m.r, m.gamma,
-                                                    m.gamma_t))))
+        rows.append(
+            dict(
+                eta=m.eta,
+                n=n,
+                gamma=m.gamma,
+                gamma_t=m.gamma_t,
+                trial=t,
+                err=chk.sin_theta,
+                E_norm=chk.E_norm,
+                residual=chk.residual,
+                wedin_residual=chk.residual_bound,
+                wedin_apriori=wedin_chain_bound(chk.E_norm, m.eta, m.r),
+                conc_scale=math.sqrt(D * kappa / n),
+                cor1=float(corollary1_rate(n, m.eta, m.d, m.d_t, m.r, m.gamma, m.gamma_t)),
+            )
+        )
     return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------ Proposition 1's instance
-def proposition1_instance(d: int, gamma: float, eta: float, d_t: int = 1,
-                          basis_seed: int = 0) -> BimodalModel:
+def proposition1_instance(
+    d: int, gamma: float, eta: float, d_t: int = 1, basis_seed: int = 0
+) -> BimodalModel:
     r"""Proposition 1's hard instance: :math:`r = 1`, noiseless :math:`\tilde x`, finite :math:`\gamma`.
 
     Parameters
@@ -115,8 +130,9 @@ def proposition1_instance(d: int, gamma: float, eta: float, d_t: int = 1,
     d = check_int("d", d, minimum=2, what=" (the noise needs a direction orthogonal to u)")
     gamma = check_positive("gamma", gamma)
     eta = check_probability("eta (clean fraction)", eta)
-    return BimodalModel(d=d, d_t=d_t, r=1, gamma=gamma, gamma_t=math.inf, eta=eta,
-                        basis_seed=basis_seed)
+    return BimodalModel(
+        d=d, d_t=d_t, r=1, gamma=gamma, gamma_t=math.inf, eta=eta, basis_seed=basis_seed
+    )
 
 
 @dataclass(frozen=True)
@@ -143,8 +159,9 @@ class Rank1Sine:
         return self.orthogonal / self.norm
 
 
-def rank1_sine_decomposition(S: np.ndarray, u: np.ndarray, u_t: np.ndarray,
-                             rtol: float = 1e-8) -> Rank1Sine:
+def rank1_sine_decomposition(
+    S: np.ndarray, u: np.ndarray, u_t: np.ndarray, rtol: float = 1e-8
+) -> Rank1Sine:
     r"""Split :math:`S\tilde u` into its parts along and orthogonal to :math:`u`.
 
     Parameters
@@ -168,22 +185,24 @@ def rank1_sine_decomposition(S: np.ndarray, u: np.ndarray, u_t: np.ndarray,
     u = check_finite_array("u", u).ravel()
     u_t = check_finite_array("u_t", u_t).ravel()
     if S.shape != (u.size, u_t.size):
-        raise ValueError(f"S must have shape (len(u), len(u_t)) = ({u.size}, {u_t.size}); "
-                         f"got {S.shape}")
+        raise ValueError(
+            f"S must have shape (len(u), len(u_t)) = ({u.size}, {u_t.size}); got {S.shape}"
+        )
     for name, v in (("u", u), ("u_t", u_t)):
         if abs(np.linalg.norm(v) - 1.0) > 1e-8:
             raise ValueError(f"{name} must be a unit vector; got norm {np.linalg.norm(v):.6g}")
     a = S @ u_t
     if np.linalg.norm(S - np.outer(a, u_t)) > rtol * max(np.linalg.norm(S), 1e-300):
-        raise ValueError("S is not of the form a u_t^T (rank one with right vector u_t); "
-                         "the decomposition needs a noiseless second modality and r = 1")
+        raise ValueError(
+            "S is not of the form a u_t^T (rank one with right vector u_t); "
+            "the decomposition needs a noiseless second modality and r = 1"
+        )
     along = float(u @ a)
     orthogonal = float(np.linalg.norm(a - along * u))
     return Rank1Sine(along=along, orthogonal=orthogonal, norm=float(np.linalg.norm(a)))
 
 
-def proposition1_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0
-                         ) -> pd.DataFrame:
+def proposition1_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0) -> pd.DataFrame:
     r"""Trials of Proposition 1's instance with the parts of the sine.
 
     Parameters
@@ -203,17 +222,28 @@ def proposition1_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0
         :math:`=\mathrm{ERR}\cdot\eta\sqrt n/\sqrt{d/\gamma}`.
     """
     if model.r != 1 or not math.isinf(model.gamma_t):
-        raise ValueError(f"Proposition 1's instance needs r = 1 and gamma_t = inf; got "
-                         f"r = {model.r}, gamma_t = {model.gamma_t}")
+        raise ValueError(
+            f"Proposition 1's instance needs r = 1 and gamma_t = inf; got "
+            f"r = {model.r}, gamma_t = {model.gamma_t}"
+        )
     trials = check_int("trials", trials)
     scale = math.sqrt(model.d / model.gamma)
     rows = []
     for t in range(trials):
         m, x, xt = trial_pairs(model, n, t, seed)
         dec = rank1_sine_decomposition(cross_covariance(x, xt), m.U[:, 0], m.U_t[:, 0])
-        rows.append(dict(eta=m.eta, n=n, trial=t, err=dec.sine, along=dec.along,
-                         orthogonal=dec.orthogonal, norm=dec.norm,
-                         orth_scaled=dec.orthogonal * math.sqrt(n) / scale,
-                         norm_over_eta=dec.norm / m.eta,
-                         err_scaled=dec.sine * m.eta * math.sqrt(n) / scale))
+        rows.append(
+            dict(
+                eta=m.eta,
+                n=n,
+                trial=t,
+                err=dec.sine,
+                along=dec.along,
+                orthogonal=dec.orthogonal,
+                norm=dec.norm,
+                orth_scaled=dec.orthogonal * math.sqrt(n) / scale,
+                norm_over_eta=dec.norm / m.eta,
+                err_scaled=dec.sine * m.eta * math.sqrt(n) / scale,
+            )
+        )
     return pd.DataFrame(rows)

@@ -8,31 +8,32 @@ run the filtered students on generated pairs through the one engine.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .._validate import (check_fraction, check_int, check_positive,
-                        check_real)
-from ..theory.asymptotics import predict_unfiltered
+from .._validate import check_fraction, check_int, check_positive, check_real
+from ..data.exact import _BATCH, _centred_cross_scatter, _component_factors
+from ..data.model import BimodalModel, PairSample
 from ..filters.engine import run_methods_with_stats
 from ..filters.spec import MethodSpec
-from .rows import TRIAL_COLUMNS, trial_rows
-from .grid import IN_MEMORY_LIMIT, eta_key, trial_source
-from ..data.model import BimodalModel, PairSample
-
-
-
-
-from ..data.exact import _BATCH, _centred_cross_scatter, _component_factors
+from ..theory.asymptotics import predict_unfiltered
 from ..theory.prediction import _SCORE_METHODS, _check_method, predict_filtered
+from .grid import IN_MEMORY_LIMIT, eta_key, trial_source
+from .rows import TRIAL_COLUMNS, trial_rows
 
-__all__ = ["simulate_unfiltered_errors", "compare_unfiltered", "simulate_filtered", "compare_filtered"]
+__all__ = [
+    "simulate_unfiltered_errors",
+    "compare_unfiltered",
+    "simulate_filtered",
+    "compare_filtered",
+]
 
 
-def _side_errors(S: np.ndarray, U: np.ndarray, U_t: np.ndarray,
-                 r: int) -> tuple[np.ndarray, np.ndarray]:
+def _side_errors(
+    S: np.ndarray, U: np.ndarray, U_t: np.ndarray, r: int
+) -> tuple[np.ndarray, np.ndarray]:
     """||sin Theta||_F of the top-r left/right singular subspaces of a stack S against U, U_t."""
     P, _, Qt = np.linalg.svd(S, full_matrices=False)
     P, Q = P[..., :r], Qt[..., :r, :].swapaxes(-1, -2)
@@ -41,8 +42,9 @@ def _side_errors(S: np.ndarray, U: np.ndarray, U_t: np.ndarray,
     return np.sqrt((res_x**2).sum(axis=(-2, -1))), np.sqrt((res_xt**2).sum(axis=(-2, -1)))
 
 
-def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: int = 0,
-                               batch: int = _BATCH) -> pd.DataFrame:
+def simulate_unfiltered_errors(
+    model: BimodalModel, n: int, trials: int, seed: int = 0, batch: int = _BATCH
+) -> pd.DataFrame:
     r"""ERR of the unfiltered learner over ``trials`` exact draws of :math:`S_n`.
 
     Uses the sampler of :func:`sample_cross_covariance`, so the cost does not grow with
@@ -74,8 +76,7 @@ def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: i
     trials = check_int("trials", trials)
     seed = check_int("seed", seed, minimum=0)
     batch = check_int("batch", batch)
-    rng = np.random.default_rng(np.random.SeedSequence(
-        seed, spawn_key=(n, eta_key(model.eta))))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(n, eta_key(model.eta))))
     factors = _component_factors(model)
     parts_x, parts_xt = [], []
     for start in range(0, trials, batch):
@@ -85,12 +86,19 @@ def simulate_unfiltered_errors(model: BimodalModel, n: int, trials: int, seed: i
         parts_x.append(err_x)
         parts_xt.append(err_xt)
     err_x, err_xt = np.concatenate(parts_x), np.concatenate(parts_xt)
-    return pd.DataFrame({"trial": np.arange(trials), "err": np.maximum(err_x, err_xt),
-                         "err_x": err_x, "err_xt": err_xt})
+    return pd.DataFrame(
+        {
+            "trial": np.arange(trials),
+            "err": np.maximum(err_x, err_xt),
+            "err_x": err_x,
+            "err_xt": err_xt,
+        }
+    )
 
 
-def compare_unfiltered(model: BimodalModel, n: int | Iterable[int], trials: int,
-                       seed: int = 0) -> pd.DataFrame:
+def compare_unfiltered(
+    model: BimodalModel, n: int | Iterable[int], trials: int, seed: int = 0
+) -> pd.DataFrame:
     r"""Predicted versus simulated error of the unfiltered learner, one row per :math:`n`.
 
     Simulations use :func:`simulate_unfiltered_errors` (exact in law, cost independent of
@@ -119,16 +127,25 @@ def compare_unfiltered(model: BimodalModel, n: int | Iterable[int], trials: int,
         raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
     rows = []
     for size in np.atleast_1d(n).tolist():
-        pred = predict_unfiltered(size, model.eta, model.d, model.d_t, model.r, model.gamma,
-                                  model.gamma_t)
+        pred = predict_unfiltered(
+            size, model.eta, model.d, model.d_t, model.r, model.gamma, model.gamma_t
+        )
         sim = simulate_unfiltered_errors(model, size, trials, seed)
-        row = dict(d=model.d, d_t=model.d_t, r=model.r, gamma=model.gamma,
-                   gamma_t=model.gamma_t, eta=model.eta, n=pred.n,
-                   n_over_condition=pred.n_over_condition)
+        row = dict(
+            d=model.d,
+            d_t=model.d_t,
+            r=model.r,
+            gamma=model.gamma,
+            gamma_t=model.gamma_t,
+            eta=model.eta,
+            n=pred.n,
+            n_over_condition=pred.n_over_condition,
+        )
         for q in ("err", "err_x", "err_xt"):
             row[f"{q}_sim"] = float(sim[q].mean())
-            row[f"{q}_sem"] = float(sim[q].std(ddof=1) / math.sqrt(trials)) if trials > 1 \
-                else math.nan
+            row[f"{q}_sem"] = (
+                float(sim[q].std(ddof=1) / math.sqrt(trials)) if trials > 1 else math.nan
+            )
             row[f"{q}_pred"] = getattr(pred, q)
         row["err_sq_sim"] = float(np.mean(sim["err"] ** 2))
         row["err_sq_pred"] = pred.err_sq
@@ -139,26 +156,34 @@ def compare_unfiltered(model: BimodalModel, n: int | Iterable[int], trials: int,
     return out
 
 
-
 # ------------------------------------------------------------------------- simulation
 
 
-def _trial_pairs(model: BimodalModel, n: int, trial: int, seed: int,
-                 resample_bases: bool) -> tuple[BimodalModel, PairSample]:
+def _trial_pairs(
+    model: BimodalModel, n: int, trial: int, seed: int, resample_bases: bool
+) -> tuple[BimodalModel, PairSample]:
     """The model and pairs of trial ``trial``, exactly as :func:`linclip.run_grid` draws them."""
     model, pairs = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases)
     if not isinstance(pairs, PairSample):
-        raise ValueError(f"simulate_filtered holds the pairs in memory; n = {n} is above the "
-                         f"in-memory limit {IN_MEMORY_LIMIT} (use linclip.run_grid instead)")
+        raise ValueError(
+            f"simulate_filtered holds the pairs in memory; n = {n} is above the "
+            f"in-memory limit {IN_MEMORY_LIMIT} (use linclip.run_grid instead)"
+        )
     return model, pairs
 
 
-def simulate_filtered(model: BimodalModel, n: int, *,
-                      keep_fractions: Sequence[float] = (),
-                      thetas: Sequence[float] = (),
-                      methods: Sequence[str] = ("oracle-score",), trials: int = 20,
-                      seed: int = 0, rho: float = 1.0,
-                      resample_bases: bool = True) -> pd.DataFrame:
+def simulate_filtered(
+    model: BimodalModel,
+    n: int,
+    *,
+    keep_fractions: Sequence[float] = (),
+    thetas: Sequence[float] = (),
+    methods: Sequence[str] = ("oracle-score",),
+    trials: int = 20,
+    seed: int = 0,
+    rho: float = 1.0,
+    resample_bases: bool = True,
+) -> pd.DataFrame:
     r"""Simulate the students of several methods and knobs on the same pairs.
 
     Each trial draws its pairs exactly as :func:`linclip.run_grid` does (same seed contract) and
@@ -198,8 +223,13 @@ def simulate_filtered(model: BimodalModel, n: int, *,
     """
     if not isinstance(model, BimodalModel):
         raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
-    n = check_int("n", n, minimum=2 * (model.r + 1), maximum=2_000_000,
-                  what=f" between 2(r + 1) = {2 * (model.r + 1)} and 2,000,000")
+    n = check_int(
+        "n",
+        n,
+        minimum=2 * (model.r + 1),
+        maximum=2_000_000,
+        what=f" between 2(r + 1) = {2 * (model.r + 1)} and 2,000,000",
+    )
     methods = [_check_method(m) for m in methods]
     if not methods:
         raise ValueError("methods must name at least one method")
@@ -226,10 +256,16 @@ def simulate_filtered(model: BimodalModel, n: int, *,
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-def compare_filtered(model: BimodalModel, n: int, etas: Iterable[float],
-                     keep_fractions: Sequence[float], *,
-                     methods: Sequence[str] = ("oracle-score",), trials: int = 20,
-                     seed: int = 0) -> pd.DataFrame:
+def compare_filtered(
+    model: BimodalModel,
+    n: int,
+    etas: Iterable[float],
+    keep_fractions: Sequence[float],
+    *,
+    methods: Sequence[str] = ("oracle-score",),
+    trials: int = 20,
+    seed: int = 0,
+) -> pd.DataFrame:
     r"""Predicted versus simulated mean ERR over a grid of :math:`(\eta, q)`, per method.
 
     Simulations use :func:`simulate_filtered`; predictions use :func:`predict_filtered` with the
@@ -267,26 +303,44 @@ def compare_filtered(model: BimodalModel, n: int, etas: Iterable[float],
     rows = []
     for eta in etas:
         mdl = model.with_eta(float(eta))
-        sim = simulate_filtered(mdl, n, keep_fractions=keep_fractions, methods=methods,
-                                trials=trials, seed=seed)
+        sim = simulate_filtered(
+            mdl, n, keep_fractions=keep_fractions, methods=methods, trials=trials, seed=seed
+        )
         sim["knob"] = sim["keep_fraction"].fillna(-1.0)
         for (method, knob), g in sim.groupby(["method", "knob"], sort=False):
             q = None if knob < 0 else float(knob)
-            pred = predict_filtered(n, mdl.eta, mdl.d, mdl.d_t, mdl.r, mdl.gamma, mdl.gamma_t,
-                                    keep_fraction=q, method=method)
+            pred = predict_filtered(
+                n,
+                mdl.eta,
+                mdl.d,
+                mdl.d_t,
+                mdl.r,
+                mdl.gamma,
+                mdl.gamma_t,
+                keep_fraction=q,
+                method=method,
+            )
             sem = float(g.err.std(ddof=1) / math.sqrt(len(g))) if len(g) > 1 else math.nan
-            rows.append(dict(method=method, eta=mdl.eta,
-                             keep_fraction=math.nan if q is None else q, trials=len(g),
-                             err_sim=float(g.err.mean()), err_sem=sem, err_pred=pred.err,
-                             ratio=float(g.err.mean()) / pred.err,
-                             err_pred_oracle_filter=pred.err_oracle_filter,
-                             ratio_oracle_filter=float(g.err.mean()) / pred.err_oracle_filter,
-                             n_kept_pred=pred.n_kept,
-                             kept_clean_sim=float(g.kept_clean_fraction.mean()),
-                             kept_clean_pred=pred.kept_clean_fraction,
-                             n_kept_over_condition=pred.n_kept_over_condition,
-                             teacher_err_sim=float(g.teacher_err.mean()),
-                             teacher_err_pred=pred.teacher_err,
-                             teacher_distortion_sim=float(g.teacher_distortion.mean()),
-                             teacher_distortion_pred=pred.teacher_distortion))
+            rows.append(
+                dict(
+                    method=method,
+                    eta=mdl.eta,
+                    keep_fraction=math.nan if q is None else q,
+                    trials=len(g),
+                    err_sim=float(g.err.mean()),
+                    err_sem=sem,
+                    err_pred=pred.err,
+                    ratio=float(g.err.mean()) / pred.err,
+                    err_pred_oracle_filter=pred.err_oracle_filter,
+                    ratio_oracle_filter=float(g.err.mean()) / pred.err_oracle_filter,
+                    n_kept_pred=pred.n_kept,
+                    kept_clean_sim=float(g.kept_clean_fraction.mean()),
+                    kept_clean_pred=pred.kept_clean_fraction,
+                    n_kept_over_condition=pred.n_kept_over_condition,
+                    teacher_err_sim=float(g.teacher_err.mean()),
+                    teacher_err_pred=pred.teacher_err,
+                    teacher_distortion_sim=float(g.teacher_distortion.mean()),
+                    teacher_distortion_pred=pred.teacher_distortion,
+                )
+            )
     return pd.DataFrame(rows)

@@ -29,18 +29,39 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .._validate import check_int, check_positive
-from .grid import MethodSpec
 from ..data.model import BimodalModel
+from .grid import MethodSpec
 
-__all__ = ["EXPERIMENTS", "SCALES", "PAPER_ETAS", "TABLE1_KEEP_FRACTIONS", "Regime", "ExperimentConfig", "experiment_config"]
+__all__ = [
+    "EXPERIMENTS",
+    "SCALES",
+    "PAPER_ETAS",
+    "TABLE1_KEEP_FRACTIONS",
+    "Regime",
+    "ExperimentConfig",
+    "experiment_config",
+]
 
 
 EXPERIMENTS = ("fig3a", "table1")
 SCALES = ("book", "paper")
 
 #: Columns of the per-trial CSV, one row per (eta, trial, method).
-CSV_COLUMNS = ["eta", "n", "trial", "method", "theta", "keep_fraction", "err", "err_x", "err_xt",
-               "n_pool", "n_kept", "n_kept_clean", "sample_clean_fraction"]
+CSV_COLUMNS = [
+    "eta",
+    "n",
+    "trial",
+    "method",
+    "theta",
+    "keep_fraction",
+    "err",
+    "err_x",
+    "err_xt",
+    "n_pool",
+    "n_kept",
+    "n_kept_clean",
+    "sample_clean_fraction",
+]
 
 #: The paper's ten clean fractions, geometric from 1 down to 1e-3.
 PAPER_ETAS = tuple(float(v) for v in np.geomspace(1.0, 1e-3, 10))
@@ -51,7 +72,7 @@ TABLE1_KEEP_FRACTIONS = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 # ============================================================================ definitions
 @dataclass(frozen=True)
 class Regime:
-    """A range of :math:`\\eta` over which one method's ERR should follow a power law.
+    r"""A range of :math:`\eta` over which one method's ERR should follow a power law.
 
     Attributes
     ----------
@@ -60,9 +81,9 @@ class Regime:
     label : str
         Short name of the regime, e.g. ``"large eta"``.
     eta_min, eta_max : float
-        Closed range of :math:`\\eta` used for the fit.
+        Closed range of :math:`\eta` used for the fit.
     expected_slope : float
-        Exponent of :math:`\\eta` predicted by the paper (-1, -1/2 or 0).
+        Exponent of :math:`\eta` predicted by the paper (-1, -1/2 or 0).
     """
 
     method: str
@@ -74,7 +95,7 @@ class Regime:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything that defines one of the paper's experiments (except the number of trials).
+    r"""Everything that defines one of the paper's experiments (except the number of trials).
 
     Parameters
     ----------
@@ -85,17 +106,17 @@ class ExperimentConfig:
     n : int
         Number of pairs :math:`n` per trial.
     etas : tuple of float
-        Clean fractions :math:`\\eta`.
+        Clean fractions :math:`\eta`.
     methods : tuple of MethodSpec
         Methods run on the same pairs in every trial.
     trials : int
-        Trials per :math:`\\eta`.
+        Trials per :math:`\eta`.
     d, d_t, r : int
-        Dimensions :math:`d, \\tilde d` and rank :math:`r`.
+        Dimensions :math:`d, \tilde d` and rank :math:`r`.
     gamma, gamma_t : float
-        Signal-to-noise parameters :math:`\\gamma, \\tilde\\gamma`.
+        Signal-to-noise parameters :math:`\gamma, \tilde\gamma`.
     rho : float
-        Regularisation :math:`\\rho` (does not change the learned subspaces).
+        Regularisation :math:`\rho` (does not change the learned subspaces).
     seed : int
         Root seed (see :func:`linclip.experiments.trial_seed`).
     chunk_size : int
@@ -122,8 +143,9 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         if self.name not in EXPERIMENTS:
-            raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; "
-                             f"got {self.name!r}")
+            raise ValueError(
+                f"experiment must be one of {', '.join(EXPERIMENTS)}; got {self.name!r}"
+            )
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {self.scale!r}")
         object.__setattr__(self, "n", check_int("n", self.n, minimum=2))
@@ -142,8 +164,9 @@ class ExperimentConfig:
 
     def model(self, eta: float) -> BimodalModel:
         """The data model at clean fraction ``eta`` (bases are redrawn per trial)."""
-        return BimodalModel(d=self.d, d_t=self.d_t, r=self.r, gamma=self.gamma,
-                            gamma_t=self.gamma_t, eta=eta)
+        return BimodalModel(
+            d=self.d, d_t=self.d_t, r=self.r, gamma=self.gamma, gamma_t=self.gamma_t, eta=eta
+        )
 
     @property
     def stem(self) -> str:
@@ -152,10 +175,21 @@ class ExperimentConfig:
 
     def identity(self) -> dict:
         """The JSON-able definition that a resumed run must match (everything but ``trials``)."""
-        return {"name": self.name, "scale": self.scale, "n": self.n, "etas": list(self.etas),
-                "methods": [asdict(m) for m in self.methods], "d": self.d, "d_t": self.d_t,
-                "r": self.r, "gamma": self.gamma, "gamma_t": self.gamma_t, "rho": self.rho,
-                "seed": self.seed, "chunk_size": self.chunk_size}
+        return {
+            "name": self.name,
+            "scale": self.scale,
+            "n": self.n,
+            "etas": list(self.etas),
+            "methods": [asdict(m) for m in self.methods],
+            "d": self.d,
+            "d_t": self.d_t,
+            "r": self.r,
+            "gamma": self.gamma,
+            "gamma_t": self.gamma_t,
+            "rho": self.rho,
+            "seed": self.seed,
+            "chunk_size": self.chunk_size,
+        }
 
 
 def _fig3a_regimes(eta_none_min: float, eta_small_min: float) -> tuple[Regime, ...]:
@@ -179,16 +213,17 @@ BOOK_FIG3A_N = 100_000
 BOOK_FIG3A_TRIALS = 10
 
 
-def experiment_config(name: str, scale: str = "book", *, trials: int | None = None,
-                      seed: int = 0) -> ExperimentConfig:
-    """The definition of one of the paper's experiments.
+def experiment_config(
+    name: str, scale: str = "book", *, trials: int | None = None, seed: int = 0
+) -> ExperimentConfig:
+    r"""The definition of one of the paper's experiments.
 
     Parameters
     ----------
     name : {"fig3a", "table1"}
-        ``fig3a``: ERR against :math:`\\eta` for no filtering, teacher filtering with
-        :math:`\\theta = 0` and the clean-label oracle (brief §7). ``table1``: :math:`n = 10^4`,
-        :math:`\\eta = 0.3`, kept fraction :math:`q \\in \\{1, 10, 20, 30, 40, 50, 100\\}\\%`,
+        ``fig3a``: ERR against :math:`\eta` for no filtering, teacher filtering with
+        :math:`\theta = 0` and the clean-label oracle (brief §7). ``table1``: :math:`n = 10^4`,
+        :math:`\eta = 0.3`, kept fraction :math:`q \in \{1, 10, 20, 30, 40, 50, 100\}\%`,
         for the half split (Algorithm 1) and the full-sample teacher.
     scale : {"book", "paper"}
         ``fig3a`` book: :math:`n = 10^5`, 10 trials, four methods (Algorithm 1 and the
@@ -197,7 +232,7 @@ def experiment_config(name: str, scale: str = "book", *, trials: int | None = No
         ``table1`` has :math:`n = 10^4` at both scales; book: 200 trials, paper: 1000 trials
         (the paper's count is not stated).
     trials : int, optional
-        Override the number of trials per :math:`\\eta`.
+        Override the number of trials per :math:`\eta`.
     seed : int
         Root seed.
     """
@@ -215,15 +250,30 @@ def experiment_config(name: str, scale: str = "book", *, trials: int | None = No
         # The unfiltered learner needs roughly eta >~ sqrt(max(d, d_t) / n) (the paper's
         # sample-size condition): 0.01 at n = 1e5, 1e-3 at n = 1e7. Fit slopes above it.
         regimes = _fig3a_regimes(0.04, 0.01) if scale == "book" else _fig3a_regimes(2e-3, 2e-3)
-        cfg = ExperimentConfig("fig3a", scale, n, PAPER_ETAS, tuple(methods),
-                               trials if trials is not None else default_trials, seed=seed,
-                               regimes=regimes)
+        cfg = ExperimentConfig(
+            "fig3a",
+            scale,
+            n,
+            PAPER_ETAS,
+            tuple(methods),
+            trials if trials is not None else default_trials,
+            seed=seed,
+            regimes=regimes,
+        )
     else:
-        methods = tuple(MethodSpec(m, keep_fraction=q) for m in ("teacher-split", "teacher")
-                        for q in TABLE1_KEEP_FRACTIONS)
+        methods = tuple(
+            MethodSpec(m, keep_fraction=q)
+            for m in ("teacher-split", "teacher")
+            for q in TABLE1_KEEP_FRACTIONS
+        )
         default_trials = 200 if scale == "book" else 1000
-        cfg = ExperimentConfig("table1", scale, 10_000, (0.3,), methods,
-                               trials if trials is not None else default_trials, seed=seed)
+        cfg = ExperimentConfig(
+            "table1",
+            scale,
+            10_000,
+            (0.3,),
+            methods,
+            trials if trials is not None else default_trials,
+            seed=seed,
+        )
     return cfg
-
-

@@ -13,15 +13,24 @@ from .configs import ExperimentConfig
 __all__ = ["plot_fig3a", "write_fig3a_figure"]
 
 
-_LABELS = {"none": "no filtering", "teacher-split": "teacher, θ = 0 (Algorithm 1, half split)",
-           "teacher": "teacher, θ = 0 (full sample)", "oracle-clean": "clean-label oracle",
-           "oracle-score": "oracle score"}
+_LABELS = {
+    "none": "no filtering",
+    "teacher-split": "teacher, θ = 0 (Algorithm 1, half split)",
+    "teacher": "teacher, θ = 0 (full sample)",
+    "oracle-clean": "clean-label oracle",
+    "oracle-score": "oracle score",
+}
 
 
-def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=None,
-               title: str | None = None, predictions: pd.DataFrame | None = None,
-               shade_below: float | None = None):
-    """Figure 3a: mean ERR against :math:`\\eta` on log-log axes, ± one standard error.
+def plot_fig3a(
+    summary: pd.DataFrame,
+    slopes: pd.DataFrame | None = None,
+    ax=None,
+    title: str | None = None,
+    predictions: pd.DataFrame | None = None,
+    shade_below: float | None = None,
+):
+    r"""Figure 3a: mean ERR against :math:`\eta` on log-log axes, ± one standard error.
 
     Parameters
     ----------
@@ -35,7 +44,7 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
     predictions : DataFrame, optional
         Output of :func:`first_order_errors`, drawn as thin lines in each method's colour.
     shade_below : float, optional
-        Shade :math:`\\eta` below this value, e.g. :math:`\\sqrt{\\max\\{d,\\tilde d\\}/n}`, where
+        Shade :math:`\eta` below this value, e.g. :math:`\sqrt{\max\{d,\tilde d\}/n}`, where
         the paper's sample-size condition fails.
     """
     import matplotlib.pyplot as plt
@@ -52,8 +61,16 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
             if len(fits):
                 label += " (slope " + ", ".join(f"{s.slope:+.2f}" for s in fits.itertuples()) + ")"
         style = "--" if method == "teacher" else "-"
-        ax.errorbar(g["eta"], g["err_mean"], yerr=g["err_sem"], marker="o", markersize=4,
-                    linestyle=style, color=method_color(method), label=label)
+        ax.errorbar(
+            g["eta"],
+            g["err_mean"],
+            yerr=g["err_sem"],
+            marker="o",
+            markersize=4,
+            linestyle=style,
+            color=method_color(method),
+            label=label,
+        )
         if predictions is not None:
             p = predictions[predictions["method"] == method].sort_values("eta")
             ax.plot(p["eta"], p["err_pred"], "-", lw=0.8, alpha=0.6, color=method_color(method))
@@ -64,8 +81,14 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
     if shade_below is not None:
         lo = float(summary["eta"].min()) / 1.3
         if shade_below > lo:
-            ax.axvspan(lo, shade_below, color="grey", alpha=0.12, lw=0,
-                       label="sample-size condition fails")
+            ax.axvspan(
+                lo,
+                shade_below,
+                color="grey",
+                alpha=0.12,
+                lw=0,
+                label="sample-size condition fails",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.invert_xaxis()
@@ -77,8 +100,12 @@ def plot_fig3a(summary: pd.DataFrame, slopes: pd.DataFrame | None = None, ax=Non
     return ax
 
 
-def write_fig3a_figure(frame: pd.DataFrame, config: ExperimentConfig, path: str | os.PathLike,
-                       title: str | None = None) -> pd.DataFrame:
+def write_fig3a_figure(
+    frame: pd.DataFrame,
+    config: ExperimentConfig,
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> pd.DataFrame:
     """Draw Figure 3a from per-trial rows, save it to ``path`` and return the fitted slopes."""
     import matplotlib.pyplot as plt
 
@@ -89,8 +116,12 @@ def write_fig3a_figure(frame: pd.DataFrame, config: ExperimentConfig, path: str 
     slopes = fit_regimes(summary, config.regimes)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     trials = int(summary["trials"].min())
-    plot_fig3a(summary, slopes, ax=ax,
-               title=title or f"Figure 3a, n = {config.n:.0e}, {trials} trials per η")
+    plot_fig3a(
+        summary,
+        slopes,
+        ax=ax,
+        title=title or f"Figure 3a, n = {config.n:.0e}, {trials} trials per η",
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -9,22 +9,32 @@ so differences between methods are paired comparisons.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._validate import check_int
-from ..filters.spec import MethodSpec
-from ..filters.engine import check_learner, run_methods_with_stats
-from .rows import TRIAL_COLUMNS, trial_rows
 from ..data.model import BimodalModel, PairSample, StreamingSample
+from ..filters.engine import check_learner, run_methods_with_stats
+from ..filters.spec import MethodSpec
+from .rows import TRIAL_COLUMNS, trial_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MethodSpec", "eta_key", "trial_seed", "trial_source", "run_trial", "run_grid", "summarize", "ROW_COLUMNS"]
+__all__ = [
+    "MethodSpec",
+    "eta_key",
+    "trial_seed",
+    "trial_source",
+    "run_trial",
+    "run_grid",
+    "summarize",
+    "ROW_COLUMNS",
+]
 
 ROW_COLUMNS = TRIAL_COLUMNS
 
@@ -37,7 +47,7 @@ def _as_spec(method: str | MethodSpec) -> MethodSpec:
 
 
 def eta_key(eta: float) -> int:
-    """The integer that stands for :math:`\\eta` in seed keys: :math:`\\mathrm{round}(10^{12}\\eta)`."""
+    r"""The integer that stands for :math:`\eta` in seed keys: :math:`\mathrm{round}(10^{12}\eta)`."""
     return int(round(eta * 10**12))
 
 
@@ -46,9 +56,15 @@ def trial_seed(seed: int, n: int, eta: float, trial: int) -> np.random.SeedSeque
     return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key(eta), int(trial)))
 
 
-def trial_source(model: BimodalModel, n: int, trial: int, *, seed: int = 0,
-                 resample_bases: bool = True, chunk_size: int = 200_000
-                 ) -> tuple[BimodalModel, PairSample | StreamingSample]:
+def trial_source(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    *,
+    seed: int = 0,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+) -> tuple[BimodalModel, PairSample | StreamingSample]:
     """The model and the pairs of one trial, as every experiment runner draws them.
 
     The bases (if ``resample_bases``) and the pairs come from :func:`trial_seed`, so every
@@ -65,20 +81,30 @@ def trial_source(model: BimodalModel, n: int, trial: int, *, seed: int = 0,
     if n > IN_MEMORY_LIMIT:
         return model, stream
     chunks = list(stream.chunks())
-    return model, PairSample(np.concatenate([c.x for c in chunks]),
-                             np.concatenate([c.xt for c in chunks]),
-                             np.concatenate([c.clean for c in chunks]))
+    return model, PairSample(
+        np.concatenate([c.x for c in chunks]),
+        np.concatenate([c.xt for c in chunks]),
+        np.concatenate([c.clean for c in chunks]),
+    )
 
 
-def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[str | MethodSpec],
-              seed: int = 0, rho: float = 1.0, resample_bases: bool = True,
-              chunk_size: int = 200_000, learner: str = "linear") -> list[dict]:
-    """Run every method on one sample of ``n`` pairs; return one row (dict) per method.
+def run_trial(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    methods: Sequence[str | MethodSpec],
+    seed: int = 0,
+    rho: float = 1.0,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+    learner: str = "linear",
+) -> list[dict]:
+    r"""Run every method on one sample of ``n`` pairs; return one row (dict) per method.
 
     Parameters
     ----------
     model : BimodalModel
-        Dimensions, noise and clean fraction :math:`\\eta`.
+        Dimensions, noise and clean fraction :math:`\eta`.
     n : int
         Number of pairs :math:`n`.
     trial : int
@@ -88,9 +114,9 @@ def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[str | M
     seed : int
         Root seed of the whole experiment.
     rho : float
-        Regularisation :math:`\\rho`.
+        Regularisation :math:`\rho`.
     resample_bases : bool
-        Draw fresh random :math:`U, \\tilde U` for each trial (as in the paper's experiments).
+        Draw fresh random :math:`U, \tilde U` for each trial (as in the paper's experiments).
     chunk_size : int
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
     learner : {"linear", "pca"}
@@ -104,10 +130,12 @@ def run_trial(model: BimodalModel, n: int, trial: int, methods: Sequence[str | M
     """
     specs = [_as_spec(m) for m in methods]
     learner = check_learner(learner)
-    model, source = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases,
-                                 chunk_size=chunk_size)
-    outcomes, stats = run_methods_with_stats(source, specs, model.r, rho=rho, learner=learner,
-                                             U=model.U, U_t=model.U_t)
+    model, source = trial_source(
+        model, n, trial, seed=seed, resample_bases=resample_bases, chunk_size=chunk_size
+    )
+    outcomes, stats = run_methods_with_stats(
+        source, specs, model.r, rho=rho, learner=learner, U=model.U, U_t=model.U_t
+    )
     return trial_rows(model, n, trial, specs, outcomes, stats, rho=rho)
 
 
@@ -115,34 +143,44 @@ def _run_task(args: tuple) -> list[dict]:
     return run_trial(*args)
 
 
-def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterable[float],
-             methods: Sequence[str | MethodSpec] = ("none",), trials: int = 10, seed: int = 0,
-             rho: float = 1.0, jobs: int = 1, resample_bases: bool = True,
-             chunk_size: int = 200_000, progress: bool = False,
-             learner: str = "linear") -> pd.DataFrame:
-    """Run a grid of experiments and return one row per (eta, n, trial, method).
+def run_grid(
+    model: BimodalModel,
+    *,
+    n: int | Iterable[int],
+    eta: float | Iterable[float],
+    methods: Sequence[str | MethodSpec] = ("none",),
+    trials: int = 10,
+    seed: int = 0,
+    rho: float = 1.0,
+    jobs: int = 1,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+    progress: bool = False,
+    learner: str = "linear",
+) -> pd.DataFrame:
+    r"""Run a grid of experiments and return one row per (eta, n, trial, method).
 
     Parameters
     ----------
     model : BimodalModel
-        Supplies :math:`d, \\tilde d, r, \\gamma, \\tilde\\gamma`; its ``eta`` is overridden by the
+        Supplies :math:`d, \tilde d, r, \gamma, \tilde\gamma`; its ``eta`` is overridden by the
         grid.
     n : int or iterable of int
         Sample sizes :math:`n`.
     eta : float or iterable of float
-        Clean fractions :math:`\\eta \\in (0, 1]`.
+        Clean fractions :math:`\eta \in (0, 1]`.
     methods : sequence of str or MethodSpec
-        Methods (strings use the default knob, :math:`\\theta = 0` for filters).
+        Methods (strings use the default knob, :math:`\theta = 0` for filters).
     trials : int
         Trials per grid point.
     seed : int
         Root seed; see the module docstring for the reproducibility contract.
     rho : float
-        Regularisation :math:`\\rho`.
+        Regularisation :math:`\rho`.
     jobs : int
         Worker processes (results do not depend on it). ``-1`` uses every core.
     resample_bases : bool
-        Fresh random :math:`U, \\tilde U` per trial.
+        Fresh random :math:`U, \tilde U` per trial.
     chunk_size : int
         Chunk size for streamed (large-``n``) trials.
     progress : bool
@@ -166,8 +204,12 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
     trials = check_int("trials", trials)
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
-    tasks = [(model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner)
-             for e in etas for nn in ns for t in range(trials)]
+    tasks = [
+        (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner)
+        for e in etas
+        for nn in ns
+        for t in range(trials)
+    ]
     if jobs == 1:
         results = map(_run_task, tasks)
         pool = None
@@ -176,6 +218,7 @@ def run_grid(model: BimodalModel, *, n: int | Iterable[int], eta: float | Iterab
         results = pool.map(_run_task, tasks)
     if progress:
         from tqdm.auto import tqdm
+
         results = tqdm(results, total=len(tasks), desc="trials", unit="trial")
     try:
         rows = [row for task_rows in results for row in task_rows]
@@ -196,8 +239,16 @@ def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n")) -
 
     out = summarize_rows(frame, by, sort=True)
     keys = [k for k in by if k in frame.columns]
-    cols = ["err_mean", "err_std", "err_x_mean", "err_xt_mean", "kept_fraction_mean",
-            "kept_clean_fraction_mean", "trials", "err_sem"]
+    cols = [
+        "err_mean",
+        "err_std",
+        "err_x_mean",
+        "err_xt_mean",
+        "kept_fraction_mean",
+        "kept_clean_fraction_mean",
+        "trials",
+        "err_sem",
+    ]
     return out[keys + [c for c in cols if c in out.columns]]
 
 

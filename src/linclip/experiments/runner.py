@@ -11,23 +11,31 @@ import platform
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._validate import check_int
-from .grid import MethodSpec
-from .configs import CSV_COLUMNS, ExperimentConfig
 from ..filters.engine import FilterOutcome, run_methods_with_stats
-from .grid import trial_source
+from .configs import CSV_COLUMNS, ExperimentConfig
+from .grid import MethodSpec, trial_source
 from .rows import trial_rows
 
-__all__ = ["CSV_COLUMNS", "run_fused_trial", "run_methods_fused", "run_experiment", "load_trials", "output_paths", "machine_info", "limit_blas_threads"]
+__all__ = [
+    "CSV_COLUMNS",
+    "run_fused_trial",
+    "run_methods_fused",
+    "run_experiment",
+    "load_trials",
+    "output_paths",
+    "machine_info",
+    "limit_blas_threads",
+]
 
 
 # ============================================================================ runner
@@ -45,13 +53,20 @@ def limit_blas_threads(threads: int = 1) -> bool:
     return any(info.get("user_api") == "blas" for info in threadpool_info())
 
 
-def run_methods_fused(source: object, methods: Sequence[MethodSpec], r: int, *,
-                      rho: float = 1.0, U: np.ndarray | None = None,
-                      U_t: np.ndarray | None = None,
-                      score_units: str = "oracle") -> list[FilterOutcome]:
+def run_methods_fused(
+    source: object,
+    methods: Sequence[MethodSpec],
+    r: int,
+    *,
+    rho: float = 1.0,
+    U: np.ndarray | None = None,
+    U_t: np.ndarray | None = None,
+    score_units: str = "oracle",
+) -> list[FilterOutcome]:
     """Deprecated (0.1.0) name of :func:`linclip.filters.engine.run_methods`."""
-    return run_methods_with_stats(source, methods, r, rho=rho, U=U, U_t=U_t,
-                                  score_units=score_units)[0]
+    return run_methods_with_stats(
+        source, methods, r, rho=rho, U=U, U_t=U_t, score_units=score_units
+    )[0]
 
 
 def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[dict]:
@@ -62,12 +77,22 @@ def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[di
     with the columns :data:`CSV_COLUMNS` (a projection of
     :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
     """
-    model, source = trial_source(config.model(eta), config.n, trial, seed=config.seed,
-                                 chunk_size=config.chunk_size)
-    outcomes, stats = run_methods_with_stats(source, config.methods, model.r, rho=config.rho,
-                                             U=model.U, U_t=model.U_t)
-    rows = trial_rows(model, config.n, int(trial), config.methods, outcomes, stats,
-                      rho=config.rho, diagnostics=False)
+    model, source = trial_source(
+        config.model(eta), config.n, trial, seed=config.seed, chunk_size=config.chunk_size
+    )
+    outcomes, stats = run_methods_with_stats(
+        source, config.methods, model.r, rho=config.rho, U=model.U, U_t=model.U_t
+    )
+    rows = trial_rows(
+        model,
+        config.n,
+        int(trial),
+        config.methods,
+        outcomes,
+        stats,
+        rho=config.rho,
+        diagnostics=False,
+    )
     return [{c: row[c] for c in CSV_COLUMNS} for row in rows]
 
 
@@ -84,7 +109,8 @@ def _run_task(config: ExperimentConfig, eta: float, trial: int) -> tuple[list[di
 
 def output_paths(config: ExperimentConfig, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Where :func:`run_experiment` writes: ``trials`` (CSV), ``run`` (JSON) and ``figure``
-    (PNG, Figure 3a) or ``table`` (JSON, Table 1)."""
+    (PNG, Figure 3a) or ``table`` (JSON, Table 1).
+    """
     out = Path(out_dir)
     paths = {"trials": out / f"{config.stem}_trials.csv", "run": out / f"{config.stem}_run.json"}
     if config.name == "fig3a":
@@ -102,15 +128,20 @@ def _fmt(value) -> str:
 
 def _row_key(row: dict) -> tuple:
     """(method, theta, keep_fraction) of a row, comparable across CSV round trips."""
+
     def num(v):
         v = float(v)
         return None if math.isnan(v) else v
+
     return (row["method"], num(row["theta"]), num(row["keep_fraction"]))
 
 
 def _spec_key(spec: MethodSpec) -> tuple:
-    return (spec.method, None if spec.theta is None else float(spec.theta),
-            None if spec.keep_fraction is None else float(spec.keep_fraction))
+    return (
+        spec.method,
+        None if spec.theta is None else float(spec.theta),
+        None if spec.keep_fraction is None else float(spec.keep_fraction),
+    )
 
 
 def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]], bool]:
@@ -121,8 +152,10 @@ def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]
         return [], False
     header = next(csv.reader([lines[0]]))
     if header != CSV_COLUMNS:
-        raise ValueError(f"{path} does not have the expected columns "
-                         f"({','.join(CSV_COLUMNS)}); use another --out directory")
+        raise ValueError(
+            f"{path} does not have the expected columns "
+            f"({','.join(CSV_COLUMNS)}); use another --out directory"
+        )
     clean = text.endswith("\n")
     groups: dict[tuple, list[list[str]]] = {}
     for line in lines[1:]:
@@ -133,7 +166,7 @@ def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]
         if len(fields) != len(CSV_COLUMNS):
             clean = False
             continue
-        row = dict(zip(CSV_COLUMNS, fields))
+        row = dict(zip(CSV_COLUMNS, fields, strict=True))
         try:
             key = (float(row["eta"]), int(row["trial"]))
             float(row["err"])
@@ -143,8 +176,8 @@ def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]
         groups.setdefault(key, []).append(fields)
     expected = sorted(map(str, (_spec_key(s) for s in config.methods)))
     kept: list[list[str]] = []
-    for key, rows in groups.items():
-        got = sorted(str(_row_key(dict(zip(CSV_COLUMNS, f)))) for f in rows)
+    for _key, rows in groups.items():
+        got = sorted(str(_row_key(dict(zip(CSV_COLUMNS, f, strict=True)))) for f in rows)
         if got == expected:
             kept.extend(rows)
         else:
@@ -166,9 +199,13 @@ def _canonical_order(rows: list[list[str]], config: ExperimentConfig) -> list[li
     spec_pos = {_spec_key(s): i for i, s in enumerate(config.methods)}
 
     def key(fields):
-        row = dict(zip(CSV_COLUMNS, fields))
-        return (eta_pos.get(float(row["eta"]), len(eta_pos)), int(row["trial"]),
-                spec_pos.get(_row_key(row), len(spec_pos)))
+        row = dict(zip(CSV_COLUMNS, fields, strict=True))
+        return (
+            eta_pos.get(float(row["eta"]), len(eta_pos)),
+            int(row["trial"]),
+            spec_pos.get(_row_key(row), len(spec_pos)),
+        )
+
     return sorted(rows, key=key)
 
 
@@ -196,13 +233,19 @@ def machine_info() -> dict:
         load = [round(v, 2) for v in os.getloadavg()]
     except OSError:
         load = None
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "memory_gb": mem_gb,
-            "load_average_1_5_15min": load, "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "load_average_1_5_15min": load,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class _RunLog:
@@ -219,12 +262,20 @@ class _RunLog:
             if old.get("experiment", config.identity()) != config.identity():
                 raise ValueError(
                     f"{path} belongs to a run with a different definition (for example another "
-                    "--seed or --scale); use another --out directory or delete its files")
+                    "--seed or --scale); use another --out directory or delete its files"
+                )
             self.data["sessions"] = list(old.get("sessions", []))
-        self.session = {"started": _now(), "finished": None, "wall_seconds": 0.0, "jobs": jobs,
-                        "trials_requested": config.trials, "tasks_done": 0,
-                        "task_seconds_total": 0.0, "interrupted": False,
-                        "machine": machine_info()}
+        self.session = {
+            "started": _now(),
+            "finished": None,
+            "wall_seconds": 0.0,
+            "jobs": jobs,
+            "trials_requested": config.trials,
+            "tasks_done": 0,
+            "task_seconds_total": 0.0,
+            "interrupted": False,
+            "machine": machine_info(),
+        }
         self.data["sessions"].append(self.session)
         self._t0 = time.perf_counter()
 
@@ -253,10 +304,14 @@ def _raise_interrupt(signum, frame):  # pragma: no cover - exercised by hand
     raise KeyboardInterrupt
 
 
-def run_experiment(config: ExperimentConfig, out_dir: str | os.PathLike | None = None, *,
-                   jobs: int = 1, progress: bool = False,
-                   task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]]
-                   | None = None) -> pd.DataFrame:
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    jobs: int = 1,
+    progress: bool = False,
+    task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]] | None = None,
+) -> pd.DataFrame:
     """Run (or resume) an experiment and return one row per (eta, trial, method).
 
     Parameters
@@ -303,15 +358,26 @@ def run_experiment(config: ExperimentConfig, out_dir: str | os.PathLike | None =
             _write_rows_atomic(paths["trials"], [])
     done = {(float(f[0]), int(f[2])) for f in existing}
     # Trial-major order: an interrupted run has complete eta sweeps for its first trials.
-    tasks = [(eta, t) for t in range(config.trials) for eta in config.etas
-             if (float(eta), t) not in done]
+    tasks = [
+        (eta, t)
+        for t in range(config.trials)
+        for eta in config.etas
+        if (float(eta), t) not in done
+    ]
     new_rows: list[dict] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         total = len(config.etas) * config.trials
-        bar = tqdm(total=total, initial=total - len(tasks), desc=config.stem, unit="trial",
-                   file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=total - len(tasks),
+            desc=config.stem,
+            unit="trial",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
     fh = open(paths["trials"], "a", newline="", encoding="utf-8") if paths else None
     writer = csv.writer(fh, lineterminator="\n") if fh else None
 
@@ -339,8 +405,9 @@ def run_experiment(config: ExperimentConfig, out_dir: str | os.PathLike | None =
             for eta, t in tasks:
                 record(*task_fn(config, eta, t))
         else:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                       initializer=_worker_init)
+            pool = ProcessPoolExecutor(
+                max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init
+            )
             pending = {}
             queue = iter(tasks)
             for eta, t in queue:  # keep at most 2 * jobs tasks in flight
@@ -396,5 +463,3 @@ def load_trials(path: str | os.PathLike) -> pd.DataFrame:
     if list(frame.columns) != CSV_COLUMNS:
         raise ValueError(f"{path} does not have the columns {', '.join(CSV_COLUMNS)}")
     return frame
-
-

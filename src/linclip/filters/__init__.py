@@ -23,15 +23,39 @@ Methods
 """
 
 from .engine import run_methods
-from .own_data import FilteredFit, fit_filtered
 from .methods import FilterOutcome, _split_chunks, fit_source, run_method
-from .scores import (FILTERING_METHODS, METHODS, _too_few, bilinear_score, check_filter_knob,
-                     kept_count, oracle_score_matrix, teacher_score_matrix, threshold_mask,
-                     top_fraction_mask)
+from .own_data import FilteredFit, fit_filtered
+from .scores import (
+    FILTERING_METHODS,
+    METHODS,
+    _too_few,
+    bilinear_score,
+    check_filter_knob,
+    kept_count,
+    oracle_score_matrix,
+    teacher_score_matrix,
+    threshold_mask,
+    top_fraction_mask,
+)
 from .spec import MethodSpec
 
-__all__ = ["METHODS", "FILTERING_METHODS", "MethodSpec", "FilterOutcome", "bilinear_score",
-           "teacher_score_matrix", "oracle_score_matrix", "threshold_mask", "top_fraction_mask",
-           "kept_count", "check_filter_knob", "fit_source", "run_method", "run_methods",
-           "fit_filtered", "FilteredFit", "_split_chunks",
-           "_too_few"]
+__all__ = [
+    "METHODS",
+    "FILTERING_METHODS",
+    "MethodSpec",
+    "FilterOutcome",
+    "bilinear_score",
+    "teacher_score_matrix",
+    "oracle_score_matrix",
+    "threshold_mask",
+    "top_fraction_mask",
+    "kept_count",
+    "check_filter_knob",
+    "fit_source",
+    "run_method",
+    "run_methods",
+    "fit_filtered",
+    "FilteredFit",
+    "_split_chunks",
+    "_too_few",
+]

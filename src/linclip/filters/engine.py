@@ -17,8 +17,8 @@ student is the chosen ``learner`` (:data:`linclip.learners.LEARNERS`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -30,13 +30,18 @@ from ..learners.pca import pca_encoders
 from .scores import FILTERING_METHODS, _too_few, oracle_score_matrix, teacher_score_matrix
 from .spec import MethodSpec
 
-__all__ = ["FilterOutcome", "run_methods", "run_methods_with_stats", "check_learner",
-           "fit_statistics"]
+__all__ = [
+    "FilterOutcome",
+    "run_methods",
+    "run_methods_with_stats",
+    "check_learner",
+    "fit_statistics",
+]
 
 
 @dataclass(frozen=True)
 class FilterOutcome:
-    """What a method produced.
+    r"""What a method produced.
 
     Attributes
     ----------
@@ -45,7 +50,7 @@ class FilterOutcome:
     teacher : Encoders or None
         The teacher, for the teacher methods.
     n_pool : int
-        Pairs offered to the filter (:math:`n`, or :math:`n - \\lfloor n/2\\rfloor` for the split).
+        Pairs offered to the filter (:math:`n`, or :math:`n - \lfloor n/2\rfloor` for the split).
     n_kept : int
         Pairs the student was trained on.
     n_kept_clean : int or None
@@ -82,8 +87,9 @@ def check_learner(learner: str) -> str:
     return learner
 
 
-def fit_statistics(stats: MomentAccumulator, r: int, rho: float = 1.0,
-                   learner: str = "linear") -> Encoders:
+def fit_statistics(
+    stats: MomentAccumulator, r: int, rho: float = 1.0, learner: str = "linear"
+) -> Encoders:
     r"""Fit ``learner`` from the statistics of a set of pairs.
 
     ``linear``: the closed-form contrastive learner on the centred cross-covariance;
@@ -91,8 +97,10 @@ def fit_statistics(stats: MomentAccumulator, r: int, rho: float = 1.0,
     ``full=True`` statistics).
     """
     if stats.n < min_pairs_for_rank(r):
-        raise ValueError(f"need at least r + 1 = {min_pairs_for_rank(r)} pairs to learn a "
-                         f"rank-{r} subspace; got {stats.n}")
+        raise ValueError(
+            f"need at least r + 1 = {min_pairs_for_rank(r)} pairs to learn a "
+            f"rank-{r} subspace; got {stats.n}"
+        )
     if learner == "pca":
         return pca_encoders(stats.covariance_x(), stats.covariance_xt(), r)
     return closed_form_encoders(stats.covariance(), r, rho)
@@ -100,8 +108,10 @@ def fit_statistics(stats: MomentAccumulator, r: int, rho: float = 1.0,
 
 def _as_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
     if isinstance(methods, (str, MethodSpec)):
-        raise ValueError("methods must be a sequence of method names or MethodSpec objects; "
-                         f"got the single value {methods!r} (wrap it in a list)")
+        raise ValueError(
+            "methods must be a sequence of method names or MethodSpec objects; "
+            f"got the single value {methods!r} (wrap it in a list)"
+        )
     specs = [m if isinstance(m, MethodSpec) else MethodSpec(m) for m in methods]
     if not specs:
         raise ValueError("methods must name at least one method")
@@ -114,10 +124,17 @@ def _knob(spec: MethodSpec) -> str:
     return f"keep_fraction q = {spec.keep_fraction:g}"
 
 
-def run_methods(data: object, methods: Sequence[str | MethodSpec], r: int, *,
-                rho: float = 1.0, learner: str = "linear", U: np.ndarray | None = None,
-                U_t: np.ndarray | None = None, score_units: str = "oracle"
-                ) -> list[FilterOutcome]:
+def run_methods(
+    data: object,
+    methods: Sequence[str | MethodSpec],
+    r: int,
+    *,
+    rho: float = 1.0,
+    learner: str = "linear",
+    U: np.ndarray | None = None,
+    U_t: np.ndarray | None = None,
+    score_units: str = "oracle",
+) -> list[FilterOutcome]:
     r"""Run several methods on one sample, sharing every pass over the data.
 
     Parameters
@@ -158,15 +175,22 @@ def run_methods(data: object, methods: Sequence[str | MethodSpec], r: int, *,
     >>> alg1.n_pool, 0.0 < alg1.kept_fraction < 1.0
     (10000, True)
     """
-    return run_methods_with_stats(data, methods, r, rho=rho, learner=learner, U=U, U_t=U_t,
-                                  score_units=score_units)[0]
+    return run_methods_with_stats(
+        data, methods, r, rho=rho, learner=learner, U=U, U_t=U_t, score_units=score_units
+    )[0]
 
 
-def run_methods_with_stats(data: object, methods: Sequence[str | MethodSpec], r: int, *,
-                           rho: float = 1.0, learner: str = "linear",
-                           U: np.ndarray | None = None, U_t: np.ndarray | None = None,
-                           score_units: str = "oracle"
-                           ) -> tuple[list[FilterOutcome], TrialStats]:
+def run_methods_with_stats(
+    data: object,
+    methods: Sequence[str | MethodSpec],
+    r: int,
+    *,
+    rho: float = 1.0,
+    learner: str = "linear",
+    U: np.ndarray | None = None,
+    U_t: np.ndarray | None = None,
+    score_units: str = "oracle",
+) -> tuple[list[FilterOutcome], TrialStats]:
     """:func:`run_methods`, also returning the source's :class:`~linclip.data.sources.TrialStats`.
 
     The statistics carry the clean count of the whole sample and the number of pairs the
@@ -187,11 +211,20 @@ def run_methods_with_stats(data: object, methods: Sequence[str | MethodSpec], r:
     filt = [(i, s) for i, s in enumerate(specs) if s.method in FILTERING_METHODS]
     kept_index = {i: j for j, (i, _) in enumerate(filt)}
     request = StatsRequest(
-        all=bool(names & {"none", "teacher"}), clean="oracle-clean" in names,
+        all=bool(names & {"none", "teacher"}),
+        clean="oracle-clean" in names,
         first="teacher-split" in names,
-        kept=tuple(KeptRequest(s.method, "second" if s.method == "teacher-split" else "all",
-                               s.theta, s.keep_fraction) for _, s in filt),
-        full=learner == "pca")
+        kept=tuple(
+            KeptRequest(
+                s.method,
+                "second" if s.method == "teacher-split" else "all",
+                s.theta,
+                s.keep_fraction,
+            )
+            for _, s in filt
+        ),
+        full=learner == "pca",
+    )
     teachers: dict[str, Encoders] = {}
 
     def score_matrix(scorer: str, stats: MomentAccumulator | None) -> np.ndarray:
@@ -208,20 +241,44 @@ def run_methods_with_stats(data: object, methods: Sequence[str | MethodSpec], r:
     for i, spec in enumerate(specs):
         if spec.method == "none":
             assert stats.all is not None
-            outcomes.append(FilterOutcome(fit_statistics(stats.all, r, rho, learner), None,
-                                          stats.all.n, stats.all.n, stats.all.n_clean,
-                                          math.nan, learner))
+            outcomes.append(
+                FilterOutcome(
+                    fit_statistics(stats.all, r, rho, learner),
+                    None,
+                    stats.all.n,
+                    stats.all.n,
+                    stats.all.n_clean,
+                    math.nan,
+                    learner,
+                )
+            )
         elif spec.method == "oracle-clean":
             assert stats.clean is not None
-            outcomes.append(FilterOutcome(fit_statistics(stats.clean, r, rho, learner), None,
-                                          stats.n, stats.clean.n, stats.clean.n_clean,
-                                          math.nan, learner))
+            outcomes.append(
+                FilterOutcome(
+                    fit_statistics(stats.clean, r, rho, learner),
+                    None,
+                    stats.n,
+                    stats.clean.n,
+                    stats.clean.n_clean,
+                    math.nan,
+                    learner,
+                )
+            )
         else:
             j = kept_index[i]
             kept, n_pool = stats.kept[j], stats.n_pool[j]
             if kept.n < min_pairs_for_rank(r):
                 raise _too_few(kept.n, n_pool, r, _knob(spec))
-            outcomes.append(FilterOutcome(fit_statistics(kept, r, rho, learner),
-                                          teachers.get(spec.method), n_pool, kept.n,
-                                          kept.n_clean, float(stats.cuts[j]), learner))
+            outcomes.append(
+                FilterOutcome(
+                    fit_statistics(kept, r, rho, learner),
+                    teachers.get(spec.method),
+                    n_pool,
+                    kept.n,
+                    kept.n_clean,
+                    float(stats.cuts[j]),
+                    learner,
+                )
+            )
     return outcomes, stats

@@ -22,17 +22,21 @@ Methods
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 
-from ..learners.contrastive import (CrossCovarianceAccumulator, Encoders, closed_form_encoders,
-                      min_pairs_for_rank)
 from ..data.model import PairSample
-
+from ..learners.contrastive import (
+    CrossCovarianceAccumulator,
+    Encoders,
+    closed_form_encoders,
+    min_pairs_for_rank,
+)
 from .engine import FilterOutcome, run_methods
+from .scores import METHODS, check_filter_knob
 from .spec import MethodSpec
-from .scores import (METHODS, check_filter_knob)
 
 __all__ = ["FilterOutcome", "fit_source", "run_method"]
 
@@ -55,8 +59,9 @@ def _split_chunks(chunks: Iterable[PairSample], n_first: int, part: int) -> Iter
             yield piece
 
 
-def fit_source(chunks: Iterable[PairSample], r: int, rho: float = 1.0,
-               mask_fn=None) -> tuple[Encoders, int, int]:
+def fit_source(
+    chunks: Iterable[PairSample], r: int, rho: float = 1.0, mask_fn=None
+) -> tuple[Encoders, int, int]:
     """Closed-form fit on the (optionally masked) pairs of a stream of chunks.
 
     Returns the encoders, the number of pairs used and how many of them were clean.
@@ -72,15 +77,26 @@ def fit_source(chunks: Iterable[PairSample], r: int, rho: float = 1.0,
         n_clean += chunk.clean_count
     if acc is None or acc.n < min_pairs_for_rank(r):
         got = 0 if acc is None else acc.n
-        raise ValueError(f"need at least r + 1 = {min_pairs_for_rank(r)} pairs to learn a "
-                         f"rank-{r} subspace; got {got}")
+        raise ValueError(
+            f"need at least r + 1 = {min_pairs_for_rank(r)} pairs to learn a "
+            f"rank-{r} subspace; got {got}"
+        )
     return closed_form_encoders(acc.covariance(), r, rho), acc.n, n_clean
 
 
-def run_method(source: object, method: str, r: int, *, rho: float = 1.0,
-               theta: float | None = None, keep_fraction: float | None = None,
-               U: np.ndarray | None = None, U_t: np.ndarray | None = None,
-               score_units: str = "oracle", learner: str = "linear") -> FilterOutcome:
+def run_method(
+    source: object,
+    method: str,
+    r: int,
+    *,
+    rho: float = 1.0,
+    theta: float | None = None,
+    keep_fraction: float | None = None,
+    U: np.ndarray | None = None,
+    U_t: np.ndarray | None = None,
+    score_units: str = "oracle",
+    learner: str = "linear",
+) -> FilterOutcome:
     r"""Run one of :data:`METHODS` on a source of pairs.
 
     Parameters
@@ -115,5 +131,6 @@ def run_method(source: object, method: str, r: int, *, rho: float = 1.0,
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     theta, keep_fraction = check_filter_knob(method, theta, keep_fraction)
     spec = MethodSpec(method, theta=theta, keep_fraction=keep_fraction)
-    return run_methods(source, [spec], r, rho=rho, learner=learner, U=U, U_t=U_t,
-                       score_units=score_units)[0]
+    return run_methods(
+        source, [spec], r, rho=rho, learner=learner, U=U, U_t=U_t, score_units=score_units
+    )[0]

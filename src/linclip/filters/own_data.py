@@ -14,30 +14,29 @@ import numpy as np
 
 from .._validate import check_positive
 from ..learners.contrastive import Encoders, check_pairs, fit, min_pairs_for_rank
-from .scores import (_too_few, bilinear_score, check_filter_knob, kept_count,
-                     teacher_score_matrix)
+from .scores import _too_few, bilinear_score, check_filter_knob, kept_count, teacher_score_matrix
 
 __all__ = ["FilteredFit", "fit_filtered"]
 
 
 @dataclass(frozen=True)
 class FilteredFit:
-    """The result of :func:`fit_filtered`.
+    r"""The result of :func:`fit_filtered`.
 
     Attributes
     ----------
     encoders : Encoders
-        The student :math:`(G, \\tilde G)`, trained on the kept rows.
+        The student :math:`(G, \tilde G)`, trained on the kept rows.
     teacher : Encoders
         The teacher that scored the rows.
     kept : ndarray of bool, shape (n,)
         Which input rows the student was trained on (with ``split=True`` the first half is
         never kept: it trained the teacher).
     scores : ndarray, shape (n,)
-        The teacher's score :math:`x_i^\\top M_T\\tilde x_i` of every row, in oracle units (NaN
+        The teacher's score :math:`x_i^\top M_T\tilde x_i` of every row, in oracle units (NaN
         for the rows that trained a split teacher).
     threshold : float
-        The cut applied: :math:`\\theta`, or the score of the last kept row for a kept fraction.
+        The cut applied: :math:`\theta`, or the score of the last kept row for a kept fraction.
     n_pool : int
         Rows offered to the filter.
     """
@@ -60,9 +59,16 @@ class FilteredFit:
         return self.n_kept / self.n_pool
 
 
-def fit_filtered(x: np.ndarray, xt: np.ndarray, r: int, *, theta: float | None = None,
-                 keep_fraction: float | None = None, split: bool = False,
-                 rho: float = 1.0) -> FilteredFit:
+def fit_filtered(
+    x: np.ndarray,
+    xt: np.ndarray,
+    r: int,
+    *,
+    theta: float | None = None,
+    keep_fraction: float | None = None,
+    split: bool = False,
+    rho: float = 1.0,
+) -> FilteredFit:
     r"""Train a teacher, filter the pairs by its score, and train the student on the rest.
 
     Parameters
@@ -113,8 +119,10 @@ def fit_filtered(x: np.ndarray, xt: np.ndarray, r: int, *, theta: float | None =
     n = x.shape[0]
     start = n // 2 if split else 0
     if split and start < min_pairs_for_rank(r):
-        raise ValueError(f"split=True trains the teacher on the first n // 2 = {start} rows; "
-                         f"at least r + 1 = {r + 1} are needed")
+        raise ValueError(
+            f"split=True trains the teacher on the first n // 2 = {start} rows; "
+            f"at least r + 1 = {r + 1} are needed"
+        )
     teacher = fit(x[:start], xt[:start], r, rho) if split else fit(x, xt, r, rho)
     pool_scores = bilinear_score(x[start:], xt[start:], teacher_score_matrix(teacher))
     n_pool = n - start

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .._validate import check_finite_array, check_fraction, check_real
-from ..learners.contrastive import (Encoders, min_pairs_for_rank)
+from ..learners.contrastive import Encoders, min_pairs_for_rank
 
 __all__ = [
     "METHODS",
@@ -57,8 +57,10 @@ def bilinear_score(x: np.ndarray, xt: np.ndarray, M: np.ndarray) -> np.ndarray:
     """
     M = check_finite_array("M", M, ndim=2)
     if x.shape[1] != M.shape[0] or xt.shape[1] != M.shape[1]:
-        raise ValueError(f"score matrix of shape {M.shape} does not fit x of width {x.shape[1]} "
-                         f"and xt of width {xt.shape[1]}")
+        raise ValueError(
+            f"score matrix of shape {M.shape} does not fit x of width {x.shape[1]} "
+            f"and xt of width {xt.shape[1]}"
+        )
     return np.einsum("ij,ij->i", x @ M, xt)
 
 
@@ -97,11 +99,12 @@ def _too_few(kept: int, total: int, r: int, knob: str) -> ValueError:
     return ValueError(
         f"{knob} keeps {kept} of {total} pairs, but at least r + 1 = {min_pairs_for_rank(r)} "
         f"kept pairs are needed to learn a rank-{r} subspace; lower the threshold or raise "
-        "the kept fraction")
+        "the kept fraction"
+    )
 
 
 def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
-    """Keep pairs whose score exceeds :math:`\\theta`; raise if fewer than ``r + 1`` survive."""
+    r"""Keep pairs whose score exceeds :math:`\theta`; raise if fewer than ``r + 1`` survive."""
     theta = check_real("theta", theta)
     mask = np.asarray(scores) > theta
     kept = int(np.count_nonzero(mask))
@@ -111,12 +114,12 @@ def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
 
 
 def kept_count(keep_fraction: float, n_pool: int) -> int:
-    """Number of pairs a kept fraction :math:`q` keeps out of ``n_pool``: :math:`\\lceil qn\\rceil`."""
+    r"""Number of pairs a kept fraction :math:`q` keeps out of ``n_pool``: :math:`\lceil qn\rceil`."""
     return min(n_pool, math.ceil(keep_fraction * n_pool - 1e-9))
 
 
 def top_fraction_mask(scores: np.ndarray, keep_fraction: float, r: int) -> np.ndarray:
-    """Keep the :math:`\\lceil q\\,n\\rceil` highest-scoring pairs (top-:math:`q`)."""
+    r"""Keep the :math:`\lceil q\,n\rceil` highest-scoring pairs (top-:math:`q`)."""
     q = check_fraction("keep_fraction (q)", keep_fraction)
     scores = np.asarray(scores)
     k = kept_count(q, scores.size)
@@ -127,9 +130,14 @@ def top_fraction_mask(scores: np.ndarray, keep_fraction: float, r: int) -> np.nd
     return mask
 
 
-def check_filter_knob(method: str, theta: float | None, keep_fraction: float | None, *,
-                      default_theta: float | None = None) -> tuple[float | None, float | None]:
-    """Validate the filtering knob of ``method`` and return ``(theta, keep_fraction)``.
+def check_filter_knob(
+    method: str,
+    theta: float | None,
+    keep_fraction: float | None,
+    *,
+    default_theta: float | None = None,
+) -> tuple[float | None, float | None]:
+    r"""Validate the filtering knob of ``method`` and return ``(theta, keep_fraction)``.
 
     The score filters (:data:`FILTERING_METHODS`) take exactly one of the threshold
     :math:`\theta` and the kept fraction :math:`q`; given neither they use ``default_theta`` if
@@ -138,20 +146,23 @@ def check_filter_knob(method: str, theta: float | None, keep_fraction: float | N
     """
     if method in FILTERING_METHODS:
         if theta is not None and keep_fraction is not None:
-            raise ValueError(f"method {method!r} takes at most one of theta (threshold) and "
-                             "keep_fraction (q); got both")
+            raise ValueError(
+                f"method {method!r} takes at most one of theta (threshold) and "
+                "keep_fraction (q); got both"
+            )
         if theta is None and keep_fraction is None:
             if default_theta is None:
-                raise ValueError(f"method {method!r} needs exactly one of theta (threshold) "
-                                 "and keep_fraction (q); got neither")
+                raise ValueError(
+                    f"method {method!r} needs exactly one of theta (threshold) "
+                    "and keep_fraction (q); got neither"
+                )
             theta = default_theta
     elif theta is not None or keep_fraction is not None:
-        raise ValueError(f"method {method!r} does not filter by score; do not pass theta or "
-                         "keep_fraction")
+        raise ValueError(
+            f"method {method!r} does not filter by score; do not pass theta or keep_fraction"
+        )
     if theta is not None:
         theta = check_real("theta", theta)
     if keep_fraction is not None:
         keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
     return theta, keep_fraction
-
-

@@ -11,18 +11,18 @@ __all__ = ["MethodSpec"]
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method with its filtering knob.
+    r"""A method with its filtering knob.
 
     Parameters
     ----------
     method : str
         One of :data:`linclip.filters.METHODS`.
     theta : float, optional
-        Threshold :math:`\\theta` (oracle units) for the filtering methods.
+        Threshold :math:`\theta` (oracle units) for the filtering methods.
     keep_fraction : float, optional
         Kept fraction :math:`q` for the filtering methods.
 
-    A filtering method given neither knob uses the paper's untuned default :math:`\\theta = 0`;
+    A filtering method given neither knob uses the paper's untuned default :math:`\theta = 0`;
     it takes at most one knob, and the other methods take none. Everything is validated here,
     once, so a spec that exists can run.
 
@@ -43,8 +43,9 @@ class MethodSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        theta, q = check_filter_knob(self.method, self.theta, self.keep_fraction,
-                                     default_theta=0.0)
+        theta, q = check_filter_knob(
+            self.method, self.theta, self.keep_fraction, default_theta=0.0
+        )
         object.__setattr__(self, "theta", theta)
         object.__setattr__(self, "keep_fraction", q)
 

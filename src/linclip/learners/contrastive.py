@@ -37,10 +37,10 @@ __all__ = [
 
 
 def min_pairs_for_rank(r: int) -> int:
-    """Fewest pairs from which a rank-``r`` centered cross-covariance can be estimated.
+    r"""Fewest pairs from which a rank-``r`` centered cross-covariance can be estimated.
 
     Centering removes one degree of freedom, so :math:`S_n` has rank at most :math:`n-1`;
-    learning an :math:`r`-dimensional subspace needs :math:`n \\ge r+1`.
+    learning an :math:`r`-dimensional subspace needs :math:`n \ge r+1`.
     """
     return int(r) + 1
 
@@ -54,15 +54,23 @@ def check_pairs(x: object, xt: object, r: int | None = None) -> tuple[np.ndarray
     x = check_finite_array("x", x, ndim=2)
     xt = check_finite_array("xt", xt, ndim=2)
     if x.shape[0] != xt.shape[0]:
-        raise ValueError(f"x and xt must have the same number of rows (pairs); "
-                         f"got {x.shape[0]} and {xt.shape[0]}")
+        raise ValueError(
+            f"x and xt must have the same number of rows (pairs); "
+            f"got {x.shape[0]} and {xt.shape[0]}"
+        )
     if r is not None:
-        r = check_int("r", r, maximum=min(x.shape[1], xt.shape[1]),
-                      what=f" with 1 <= r <= min(d, d_t) = {min(x.shape[1], xt.shape[1])}")
+        r = check_int(
+            "r",
+            r,
+            maximum=min(x.shape[1], xt.shape[1]),
+            what=f" with 1 <= r <= min(d, d_t) = {min(x.shape[1], xt.shape[1])}",
+        )
         need = min_pairs_for_rank(r)
         if x.shape[0] < need:
-            raise ValueError(f"need at least r + 1 = {need} pairs to estimate a rank-{r} "
-                             f"cross-covariance; got n = {x.shape[0]}")
+            raise ValueError(
+                f"need at least r + 1 = {need} pairs to estimate a rank-{r} "
+                f"cross-covariance; got n = {x.shape[0]}"
+            )
     return x, xt
 
 
@@ -109,13 +117,15 @@ class CrossCovarianceAccumulator:
         self._sum_xt = np.zeros(self.d_t)
         self._sum_cross = np.zeros((self.d, self.d_t))
 
-    def update(self, x: np.ndarray, xt: np.ndarray) -> "CrossCovarianceAccumulator":
+    def update(self, x: np.ndarray, xt: np.ndarray) -> CrossCovarianceAccumulator:
         """Add a chunk of pairs (rows of ``x`` and ``xt``)."""
         if x.shape[0] == 0:
             return self
         if x.shape[1] != self.d or xt.shape[1] != self.d_t or x.shape[0] != xt.shape[0]:
-            raise ValueError(f"chunk shapes {x.shape} and {xt.shape} do not match "
-                             f"(n, {self.d}) and (n, {self.d_t})")
+            raise ValueError(
+                f"chunk shapes {x.shape} and {xt.shape} do not match "
+                f"(n, {self.d}) and (n, {self.d_t})"
+            )
         if self._shift_x is None:
             self._shift_x = x.mean(axis=0)
             self._shift_xt = xt.mean(axis=0)
@@ -130,7 +140,9 @@ class CrossCovarianceAccumulator:
     def covariance(self) -> np.ndarray:
         """The centered cross-covariance :math:`S_n` of everything added so far."""
         if self.n < 2:
-            raise ValueError(f"need at least 2 pairs for a centered cross-covariance; got n = {self.n}")
+            raise ValueError(
+                f"need at least 2 pairs for a centered cross-covariance; got n = {self.n}"
+            )
         mean_x = self._sum_x / self.n
         mean_xt = self._sum_xt / self.n
         return (self._sum_cross - self.n * np.outer(mean_x, mean_xt)) / (self.n - 1)
@@ -184,8 +196,9 @@ def closed_form_encoders(S: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
         Regularisation strength :math:`\rho > 0`.
     """
     S = check_finite_array("S", S, ndim=2)
-    r = check_int("r", r, maximum=min(S.shape),
-                  what=f" with 1 <= r <= min(d, d_t) = {min(S.shape)}")
+    r = check_int(
+        "r", r, maximum=min(S.shape), what=f" with 1 <= r <= min(d, d_t) = {min(S.shape)}"
+    )
     rho = check_positive("rho", rho)
     P, sigma, Qt = np.linalg.svd(S, full_matrices=False)
     root = np.sqrt(sigma[:r] / rho)[:, None]
@@ -193,23 +206,24 @@ def closed_form_encoders(S: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
 
 
 def fit(x: np.ndarray, xt: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
-    """Train the linear contrastive learner on pairs ``(x, xt)`` in closed form.
+    r"""Train the linear contrastive learner on pairs ``(x, xt)`` in closed form.
 
     Parameters
     ----------
     x, xt : ndarray, shapes (n, d) and (n, d_t)
         Paired samples.
     r : int
-        Embedding dimension :math:`r`; needs :math:`n \\ge r + 1`.
+        Embedding dimension :math:`r`; needs :math:`n \ge r + 1`.
     rho : float
-        Regularisation :math:`\\rho > 0` (does not change the learned subspaces).
+        Regularisation :math:`\rho > 0` (does not change the learned subspaces).
     """
     x, xt = check_pairs(x, xt, r)
     return closed_form_encoders(cross_covariance(x, xt), r, rho)
 
 
-def contrastive_loss(G: np.ndarray, G_t: np.ndarray, x: np.ndarray, xt: np.ndarray,
-                     rho: float = 1.0) -> float:
+def contrastive_loss(
+    G: np.ndarray, G_t: np.ndarray, x: np.ndarray, xt: np.ndarray, rho: float = 1.0
+) -> float:
     r"""The loss evaluated from its definition, in :math:`O(n r (d+\tilde d))` memory-light time.
 
     Uses :math:`\sum_{i\ne j} s_{ij} = \langle \sum_i Gx_i, \sum_j\tilde G\tilde x_j\rangle
@@ -228,14 +242,16 @@ def contrastive_loss(G: np.ndarray, G_t: np.ndarray, x: np.ndarray, xt: np.ndarr
     return float(-paired / n + (all_pairs - paired) / (n * (n - 1)) + reg)
 
 
-def loss_from_cross_covariance(G: np.ndarray, G_t: np.ndarray, S: np.ndarray,
-                               rho: float = 1.0) -> float:
+def loss_from_cross_covariance(
+    G: np.ndarray, G_t: np.ndarray, S: np.ndarray, rho: float = 1.0
+) -> float:
     r""":math:`-\operatorname{Tr}(G S \tilde G^\top) + \frac\rho2\|G^\top\tilde G\|_F^2`."""
     return float(-np.trace(G @ S @ G_t.T) + 0.5 * rho * np.sum((G.T @ G_t) ** 2))
 
 
-def loss_gradients(G: np.ndarray, G_t: np.ndarray, S: np.ndarray,
-                   rho: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def loss_gradients(
+    G: np.ndarray, G_t: np.ndarray, S: np.ndarray, rho: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Gradients of :func:`loss_from_cross_covariance`.
 
     :math:`\nabla_G L = -\tilde G S^\top + \rho\,\tilde G\tilde G^\top G` and
@@ -254,9 +270,16 @@ class GradientDescentResult:
     losses: np.ndarray
 
 
-def gradient_descent(S: np.ndarray, r: int, rho: float = 1.0, *, steps: int = 2000,
-                     step_size: float = 0.2, init_scale: float = 1e-2,
-                     rng: np.random.Generator | int | None = 0) -> GradientDescentResult:
+def gradient_descent(
+    S: np.ndarray,
+    r: int,
+    rho: float = 1.0,
+    *,
+    steps: int = 2000,
+    step_size: float = 0.2,
+    init_scale: float = 1e-2,
+    rng: np.random.Generator | int | None = 0,
+) -> GradientDescentResult:
     r"""Plain simultaneous gradient descent on the loss, from a small random start.
 
     The step is ``step_size / sigma_1(S)`` so the iteration is scale-free: the minimiser's

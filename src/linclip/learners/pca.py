@@ -35,8 +35,9 @@ def pca_encoders(cov_x: np.ndarray, cov_xt: np.ndarray, r: int) -> Encoders:
     """
     cov_x = check_finite_array("cov_x", cov_x, ndim=2)
     cov_xt = check_finite_array("cov_xt", cov_xt, ndim=2)
-    r = check_int("r", r, maximum=min(cov_x.shape[0], cov_xt.shape[0]),
-                  what=" with 1 <= r <= min(d, d_t)")
+    r = check_int(
+        "r", r, maximum=min(cov_x.shape[0], cov_xt.shape[0]), what=" with 1 <= r <= min(d, d_t)"
+    )
     return Encoders(G=_top_eigenvectors(cov_x, r), G_t=_top_eigenvectors(cov_xt, r))
 
 

@@ -17,8 +17,22 @@ The names of :mod:`linclip.theory.bounds` are re-exported here (the 0.1.0 module
 ``linclip.theory``); the other modules are imported on first use.
 """
 
-from .bounds import (corollary1_rate, proposition1_rate, sample_size_condition, score_moments,
-                     snr_factor, theorem1_rate, wedin_chain_bound)
+from .bounds import (
+    corollary1_rate,
+    proposition1_rate,
+    sample_size_condition,
+    score_moments,
+    snr_factor,
+    theorem1_rate,
+    wedin_chain_bound,
+)
 
-__all__ = ["snr_factor", "score_moments", "sample_size_condition", "corollary1_rate",
-           "proposition1_rate", "theorem1_rate", "wedin_chain_bound"]
+__all__ = [
+    "snr_factor",
+    "score_moments",
+    "sample_size_condition",
+    "corollary1_rate",
+    "proposition1_rate",
+    "theorem1_rate",
+    "wedin_chain_bound",
+]

@@ -44,8 +44,13 @@ from scipy import integrate, special
 from .._validate import check_int, check_positive, check_probability
 from .bounds import sample_size_condition
 
-__all__ = ["ChiLaw", "first_order_sin_theta_sq", "expected_max", "UnfilteredPrediction", "predict_unfiltered"]
-
+__all__ = [
+    "ChiLaw",
+    "first_order_sin_theta_sq",
+    "expected_max",
+    "UnfilteredPrediction",
+    "predict_unfiltered",
+]
 
 
 # --------------------------------------------------------------------------- the chi law
@@ -70,8 +75,12 @@ class ChiLaw:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dof", check_int("dof", self.dof, minimum=0))
         scale = self.scale
-        if isinstance(scale, bool) or not isinstance(scale, Real) or not math.isfinite(scale) \
-                or scale < 0:
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, Real)
+            or not math.isfinite(scale)
+            or scale < 0
+        ):
             raise ValueError(f"scale must be a finite real number >= 0; got {scale!r}")
         object.__setattr__(self, "scale", float(scale))
 
@@ -137,17 +146,26 @@ class ChiLaw:
 
 
 def _check_real_above(name: str, value: object, lower: float, *, inclusive: bool) -> float:
-    ok = (not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-          and (value >= lower if inclusive else value > lower))
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, Real)
+        and math.isfinite(value)
+        and (value >= lower if inclusive else value > lower)
+    )
     if not ok:
         op = ">=" if inclusive else ">"
         raise ValueError(f"{name} must be a finite real number {op} {lower:g}; got {value!r}")
     return float(value)
 
 
-def first_order_sin_theta_sq(n_eff: float, ambient_dim: int, r: int, noise_var: float,
-                             partner_second_moment: float,
-                             signal_cross_moment: float) -> ChiLaw:
+def first_order_sin_theta_sq(
+    n_eff: float,
+    ambient_dim: int,
+    r: int,
+    noise_var: float,
+    partner_second_moment: float,
+    signal_cross_moment: float,
+) -> ChiLaw:
     r"""First-order law of :math:`\|\sin\Theta\|_F` for one modality (the book's derivation).
 
     If the population cross-covariance of the pairs the learner uses is
@@ -194,12 +212,12 @@ def first_order_sin_theta_sq(n_eff: float, ambient_dim: int, r: int, noise_var: 
     """
     n_eff = _check_real_above("n_eff (effective number of pairs)", n_eff, 1.0, inclusive=False)
     r = check_int("r", r)
-    ambient_dim = check_int("ambient_dim", ambient_dim, minimum=r,
-                            what=f" at least r = {r}")
+    ambient_dim = check_int("ambient_dim", ambient_dim, minimum=r, what=f" at least r = {r}")
     noise_var = _check_real_above("noise_var (1/gamma)", noise_var, 0.0, inclusive=True)
     partner_second_moment = check_positive("partner_second_moment", partner_second_moment)
-    signal_cross_moment = check_positive("signal_cross_moment (s, eta without filtering)",
-                                         signal_cross_moment)
+    signal_cross_moment = check_positive(
+        "signal_cross_moment (s, eta without filtering)", signal_cross_moment
+    )
     scale = noise_var * partner_second_moment / (signal_cross_moment**2 * (n_eff - 1.0))
     return ChiLaw(dof=r * (ambient_dim - r), scale=scale)
 
@@ -229,14 +247,16 @@ def expected_max(law_a: ChiLaw, law_b: ChiLaw, power: float = 1.0) -> float:
     unit = math.sqrt(max(law_a.mean_sq, law_b.mean_sq))
     a = ChiLaw(law_a.dof, law_a.scale / unit**2)
     b = ChiLaw(law_b.dof, law_b.scale / unit**2)
-    upper = max(math.sqrt(2 * law.scale * special.gammainccinv(law.dof / 2, 1e-15))
-                for law in (a, b))
+    upper = max(
+        math.sqrt(2 * law.scale * special.gammainccinv(law.dof / 2, 1e-15)) for law in (a, b)
+    )
 
     def integrand(t: float) -> float:
         return power * t ** (power - 1) * (1.0 - float(a.cdf(t)) * float(b.cdf(t)))
 
-    value, _ = integrate.quad(integrand, 0.0, upper, points=[a.mean, b.mean], limit=200,
-                              epsabs=1e-13, epsrel=1e-10)
+    value, _ = integrate.quad(
+        integrand, 0.0, upper, points=[a.mean, b.mean], limit=200, epsabs=1e-13, epsrel=1e-10
+    )
     return float(value * unit**power)
 
 
@@ -281,7 +301,7 @@ class UnfilteredPrediction:
 
     @property
     def n_over_condition(self) -> float:
-        """:math:`n / n_{\\rm condition}`; the prediction is reliable when this is well above 1."""
+        r""":math:`n / n_{\rm condition}`; the prediction is reliable when this is well above 1."""
         return self.n / self.n_condition
 
     @property
@@ -294,8 +314,9 @@ class UnfilteredPrediction:
         return math.sqrt(self.n_condition / self.n)
 
 
-def predict_unfiltered(n: int, eta: float, d: int, d_t: int, r: int, gamma: float,
-                       gamma_t: float) -> UnfilteredPrediction:
+def predict_unfiltered(
+    n: int, eta: float, d: int, d_t: int, r: int, gamma: float, gamma_t: float
+) -> UnfilteredPrediction:
     r"""First-order prediction of the error of the learner trained on all :math:`n` pairs.
 
     .. math::
@@ -332,12 +353,23 @@ def predict_unfiltered(n: int, eta: float, d: int, d_t: int, r: int, gamma: floa
     law_x = first_order_sin_theta_sq(n, d, r, 1.0 / gamma, 1.0 + 1.0 / gamma_t, eta)
     law_xt = first_order_sin_theta_sq(n, d_t, r, 1.0 / gamma_t, 1.0 + 1.0 / gamma, eta)
     return UnfilteredPrediction(
-        n=n, eta=eta, d=d, d_t=d_t, r=r, gamma=gamma, gamma_t=gamma_t,
-        law_x=law_x, law_xt=law_xt,
-        err_x_sq=law_x.mean_sq, err_xt_sq=law_xt.mean_sq,
-        err_x=law_x.mean, err_xt=law_xt.mean,
-        err=expected_max(law_x, law_xt, 1.0), err_sq=expected_max(law_x, law_xt, 2.0),
-        n_condition=sample_size_condition(d, d_t, gamma, gamma_t, eta))
+        n=n,
+        eta=eta,
+        d=d,
+        d_t=d_t,
+        r=r,
+        gamma=gamma,
+        gamma_t=gamma_t,
+        law_x=law_x,
+        law_xt=law_xt,
+        err_x_sq=law_x.mean_sq,
+        err_xt_sq=law_xt.mean_sq,
+        err_x=law_x.mean,
+        err_xt=law_xt.mean,
+        err=expected_max(law_x, law_xt, 1.0),
+        err_sq=expected_max(law_x, law_xt, 2.0),
+        n_condition=sample_size_condition(d, d_t, gamma, gamma_t, eta),
+    )
 
 
 # ------------------------------------------------------------- an exact, fast sampler

@@ -7,13 +7,21 @@ first-order predictions (with constants) live in separate modules.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._validate import check_int, check_positive, check_probability
-import math
 
-__all__ = ["snr_factor", "score_moments", "sample_size_condition", "corollary1_rate", "proposition1_rate", "theorem1_rate", "wedin_chain_bound"]
-
+__all__ = [
+    "snr_factor",
+    "score_moments",
+    "sample_size_condition",
+    "corollary1_rate",
+    "proposition1_rate",
+    "theorem1_rate",
+    "wedin_chain_bound",
+]
 
 
 def _check_n_eta(n: np.ndarray, eta: np.ndarray) -> None:
@@ -48,7 +56,10 @@ def sample_size_condition(d: int, d_t: int, gamma: float, gamma_t: float, eta: f
 
 
 def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
-    r"""Shape of Corollary 1: :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed)."""
+    r"""Shape of Corollary 1 (reconstructed).
+
+    :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}`.
+    """
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
     _check_n_eta(n, eta)
@@ -56,7 +67,10 @@ def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: flo
 
 
 def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
-    r"""Shape of Proposition 1's lower bound: :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}` (reconstructed)."""
+    r"""Shape of Proposition 1's lower bound (reconstructed).
+
+    :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}`.
+    """
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
     _check_n_eta(n, eta)
@@ -66,7 +80,9 @@ def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
 
 
 def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
-    r"""Shape of Theorem 1: :math:`\min\{\eta^{-1/2}, r\}\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed).
+    r"""Shape of Theorem 1 (reconstructed).
+
+    :math:`\min\{\eta^{-1/2}, r\}\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}`.
 
     The two regimes cross at :math:`\eta = 1/r^2`.
     """
@@ -75,6 +91,7 @@ def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float
     _check_n_eta(n, eta)
     base = np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n)
     return np.minimum(1.0 / np.sqrt(eta), float(r)) * base
+
 
 def wedin_chain_bound(delta, eta, r: int):
     r"""Corollary 1's proof chain with a given perturbation size.
@@ -101,4 +118,3 @@ def wedin_chain_bound(delta, eta, r: int):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(delta < eta, math.sqrt(r) * delta / (eta - delta), np.inf)
     return out if out.ndim else float(out)
-

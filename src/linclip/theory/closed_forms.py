@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .._validate import (check_int, check_positive)
+from .._validate import check_int, check_positive
 from .score_law import _as_float_or_array
 
 __all__ = ["ClosedFormLaw", "even_r_closed_form"]
@@ -57,8 +57,10 @@ class ClosedFormLaw:
     @property
     def conditional_mean(self) -> sp.Expr:
         r""":math:`E[S\mid S>\theta]` as one ``Piecewise`` in :attr:`theta`."""
-        return sp.Piecewise((self.partial_pos / self.tail_pos, self.theta >= 0),
-                            (self.partial_neg / self.tail_neg, True))
+        return sp.Piecewise(
+            (self.partial_pos / self.tail_pos, self.theta >= 0),
+            (self.partial_neg / self.tail_neg, True),
+        )
 
     def numeric(self, which: str, alpha: float, beta: float):
         """A NumPy function of one array argument for ``which`` in {'density', 'tail', 'conditional_mean'}.
@@ -67,8 +69,9 @@ class ClosedFormLaw:
         from the branch that does not.
         """
         if which not in ("density", "tail", "conditional_mean"):
-            raise ValueError("which must be 'density', 'tail' or 'conditional_mean'; "
-                             f"got {which!r}")
+            raise ValueError(
+                f"which must be 'density', 'tail' or 'conditional_mean'; got {which!r}"
+            )
         alpha = check_positive("alpha", alpha)
         beta = check_positive("beta", beta)
         values = {self.alpha: alpha, self.beta: beta}
@@ -134,8 +137,12 @@ def even_r_closed_form(r: int) -> ClosedFormLaw:
     # Q(t) = C int_0^oo (t + y)^(k-1) y^(k-1) e^(-mu y) dy with t = |s|, mu = lam1 + lam2, times
     # e^(-lam1 s) (s > 0) or e^(lam2 s) (s < 0).
     const = (lam1 * lam2) ** k / sp.factorial(k - 1) ** 2
-    poly = sp.expand(const * _upper_integral(sp.expand((t + y) ** (k - 1) * y ** (k - 1)), y,
-                                             lam1 + lam2, sp.Integer(0)))
+    poly = sp.expand(
+        const
+        * _upper_integral(
+            sp.expand((t + y) ** (k - 1) * y ** (k - 1)), y, lam1 + lam2, sp.Integer(0)
+        )
+    )
     poly_pos = poly_neg = poly
     density_pos = (poly_pos * sp.exp(-lam1 * t)).subs(t, s)
     density_neg = (poly_neg * sp.exp(-lam2 * t)).subs(t, -s)
@@ -146,6 +153,16 @@ def even_r_closed_form(r: int) -> ClosedFormLaw:
     # E[S 1{S>theta}] = E[S] + E[(-S) 1{-S >= -theta}].
     tail_neg = 1 - _upper_integral(poly_neg, t, lam2, -theta)
     partial_neg = mean + _upper_integral(sp.expand(t * poly_neg), t, lam2, -theta)
-    return ClosedFormLaw(r=r, s=s, theta=theta, alpha=alpha, beta=beta, density_pos=density_pos,
-                         density_neg=density_neg, tail_pos=tail_pos, tail_neg=tail_neg,
-                         partial_pos=partial_pos, partial_neg=partial_neg)
+    return ClosedFormLaw(
+        r=r,
+        s=s,
+        theta=theta,
+        alpha=alpha,
+        beta=beta,
+        density_pos=density_pos,
+        density_neg=density_neg,
+        tail_pos=tail_pos,
+        tail_neg=tail_neg,
+        partial_pos=partial_pos,
+        partial_neg=partial_neg,
+    )

@@ -12,12 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from .._validate import (check_finite_array, check_fraction, check_int, check_probability)
+from .._validate import check_finite_array, check_fraction, check_int, check_probability
+from .score_law import _as_float_or_array, _laws
 
-from .score_law import _laws
-from .score_law import _as_float_or_array
+__all__ = [
+    "KeptMoments",
+    "mixture_tail",
+    "kept_moments",
+    "cross_moment",
+    "kept_clean_fraction",
+    "threshold_for_fraction",
+    "rate_factor_crossing",
+]
 
-__all__ = ["KeptMoments", "mixture_tail", "kept_moments", "cross_moment", "kept_clean_fraction", "threshold_for_fraction", "rate_factor_crossing"]
 
 @dataclass(frozen=True)
 class KeptMoments:
@@ -67,10 +74,12 @@ class KeptMoments:
     def rate_factor(self) -> float | np.ndarray:
         r""":math:`T(\theta) = 1/(s(\theta)\sqrt{P(\theta)})`, the :math:`\eta`- and
         :math:`\theta`-dependent factor of the filtered rate in the proof idea of Theorem 1
-        (equal to :math:`1/\eta` without filtering). A proxy, not a prediction with constants."""
+        (equal to :math:`1/\eta` without filtering). A proxy, not a prediction with constants.
+        """
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _as_float_or_array(1.0 / (np.asarray(self.cross_moment)
-                                             * np.sqrt(np.asarray(self.kept_fraction))))
+            return _as_float_or_array(
+                1.0 / (np.asarray(self.cross_moment) * np.sqrt(np.asarray(self.kept_fraction)))
+            )
 
 
 def _eta_array(eta) -> np.ndarray:
@@ -113,8 +122,9 @@ def kept_moments(theta, eta, r: int, gamma: float = 1e4, gamma_t: float = 1e4) -
     kept = w1 + w0
     part = {}
     for name in ("partial_score", "partial_u2", "partial_v2"):
-        part[name] = (et * np.asarray(getattr(m1, name))
-                      + (1.0 - et) * np.asarray(getattr(m0, name)))
+        part[name] = et * np.asarray(getattr(m1, name)) + (1.0 - et) * np.asarray(
+            getattr(m0, name)
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         ok = kept > 0
         frac = np.where(ok, w1 / kept, np.nan)
@@ -122,11 +132,20 @@ def kept_moments(theta, eta, r: int, gamma: float = 1e4, gamma_t: float = 1e4) -
         m_u = np.where(ok, part["partial_u2"] / kept, np.nan)
         m_v = np.where(ok, part["partial_v2"] / kept, np.nan)
     f = _as_float_or_array
-    return KeptMoments(theta=f(th), eta=f(et), r=clean.r, tail_clean=f(p1), tail_corrupted=f(p0),
-                       mean_clean=f(np.broadcast_to(m1.conditional_mean, th.shape)),
-                       mean_corrupted=f(np.broadcast_to(m0.conditional_mean, th.shape)),
-                       kept_fraction=f(kept), kept_clean_fraction=f(frac), cross_moment=f(s),
-                       second_moment_u=f(m_u), second_moment_v=f(m_v))
+    return KeptMoments(
+        theta=f(th),
+        eta=f(et),
+        r=clean.r,
+        tail_clean=f(p1),
+        tail_corrupted=f(p0),
+        mean_clean=f(np.broadcast_to(m1.conditional_mean, th.shape)),
+        mean_corrupted=f(np.broadcast_to(m0.conditional_mean, th.shape)),
+        kept_fraction=f(kept),
+        kept_clean_fraction=f(frac),
+        cross_moment=f(s),
+        second_moment_u=f(m_u),
+        second_moment_v=f(m_v),
+    )
 
 
 def mixture_tail(theta, eta, r: int, gamma: float = 1e4, gamma_t: float = 1e4):
@@ -144,8 +163,9 @@ def kept_clean_fraction(theta, eta, r: int, gamma: float = 1e4, gamma_t: float =
     return kept_moments(theta, eta, r, gamma, gamma_t).kept_clean_fraction
 
 
-def threshold_for_fraction(q, eta: float, r: int, gamma: float = 1e4,
-                           gamma_t: float = 1e4) -> float | np.ndarray:
+def threshold_for_fraction(
+    q, eta: float, r: int, gamma: float = 1e4, gamma_t: float = 1e4
+) -> float | np.ndarray:
     r"""The threshold :math:`\theta` with :math:`P(\theta) = q` (the inverse of :func:`mixture_tail`).
 
     Parameters
@@ -179,14 +199,22 @@ def threshold_for_fraction(q, eta: float, r: int, gamma: float = 1e4,
             lo -= 8.0 * scale
         while kept(hi) > value:
             hi += 8.0 * scale
-        out.append(optimize.brentq(lambda t: kept(t) - value, lo, hi, xtol=1e-12 * scale,
-                                   rtol=1e-12))
+        out.append(
+            optimize.brentq(
+                lambda t, value=value: kept(t) - value, lo, hi, xtol=1e-12 * scale, rtol=1e-12
+            )
+        )
     return _as_float_or_array(np.array(out).reshape(qs.shape))
 
 
-def rate_factor_crossing(r: int, theta_low: float = 0.0, theta_high: float | None = None,
-                         gamma: float = 1e4, gamma_t: float = 1e4,
-                         eta_min: float = 1e-12) -> float:
+def rate_factor_crossing(
+    r: int,
+    theta_low: float = 0.0,
+    theta_high: float | None = None,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    eta_min: float = 1e-12,
+) -> float:
     r"""The clean fraction :math:`\eta^*` where two thresholds have equal rate factors :math:`T(\theta)`.
 
     Solves :math:`T(\theta_{low};\eta) = T(\theta_{high};\eta)` with
@@ -237,5 +265,3 @@ def rate_factor_crossing(r: int, theta_low: float = 0.0, theta_high: float | Non
         return math.nan
     i = int(change[-1])
     return math.exp(optimize.brentq(log_ratio, grid[i], grid[i + 1], xtol=1e-12))
-
-

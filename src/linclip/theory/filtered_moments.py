@@ -75,21 +75,24 @@ class SignalNoiseBlocks:
     @property
     def signal_noise(self) -> np.ndarray:
         r""":math:`U^\top S\tilde U_\perp` (shape (r, d_t - r))."""
-        return self.rotated[: self.r, self.r:]
+        return self.rotated[: self.r, self.r :]
 
     @property
     def noise_signal(self) -> np.ndarray:
         r""":math:`U_\perp^\top S\tilde U` (shape (d - r, r)); drives the error of :math:`U`."""
-        return self.rotated[self.r:, : self.r]
+        return self.rotated[self.r :, : self.r]
 
     @property
     def noise_noise(self) -> np.ndarray:
         r""":math:`U_\perp^\top S\tilde U_\perp`."""
-        return self.rotated[self.r:, self.r:]
+        return self.rotated[self.r :, self.r :]
 
     @property
     def scale(self) -> float:
-        r"""Mean diagonal of the signal block, :math:`\operatorname{Tr}(U^\top S\tilde U)/r`: the estimate of :math:`s(\theta)`."""
+        r"""Mean diagonal of the signal block, :math:`\operatorname{Tr}(U^\top S\tilde U)/r`.
+
+        The estimate of :math:`s(\theta)`.
+        """
         return float(np.trace(self.signal) / self.r)
 
     @property
@@ -106,14 +109,18 @@ class SignalNoiseBlocks:
 
     @property
     def relative_residual(self) -> float:
-        r""":math:`\|R - \text{scale}\cdot\operatorname{diag}(I_r, 0)\|_F / \|R\|_F`: distance from exact proportionality to :math:`U\tilde U^\top`."""
+        r"""Distance from exact proportionality to :math:`U\tilde U^\top`.
+
+        :math:`\|R - \text{scale}\cdot\operatorname{diag}(I_r, 0)\|_F / \|R\|_F`.
+        """
         target = np.zeros_like(self.rotated)
         target[: self.r, : self.r] = self.scale * np.eye(self.r)
         return float(np.linalg.norm(self.rotated - target) / np.linalg.norm(self.rotated))
 
 
-def signal_noise_blocks(x: np.ndarray, xt: np.ndarray, U: np.ndarray, U_t: np.ndarray,
-                        mask: np.ndarray | None = None) -> SignalNoiseBlocks:
+def signal_noise_blocks(
+    x: np.ndarray, xt: np.ndarray, U: np.ndarray, U_t: np.ndarray, mask: np.ndarray | None = None
+) -> SignalNoiseBlocks:
     r"""Rotate the centered cross-covariance of the (kept) pairs into signal/noise coordinates.
 
     Parameters
@@ -135,18 +142,23 @@ def signal_noise_blocks(x: np.ndarray, xt: np.ndarray, U: np.ndarray, U_t: np.nd
     U = check_finite_array("U", U, ndim=2)
     U_t = check_finite_array("U_t", U_t, ndim=2)
     if U.shape[0] != x.shape[1] or U_t.shape[0] != xt.shape[1] or U.shape[1] != U_t.shape[1]:
-        raise ValueError(f"U {U.shape} and U_t {U_t.shape} do not fit x of width {x.shape[1]} "
-                         f"and xt of width {xt.shape[1]} with a common rank r")
+        raise ValueError(
+            f"U {U.shape} and U_t {U_t.shape} do not fit x of width {x.shape[1]} "
+            f"and xt of width {xt.shape[1]} with a common rank r"
+        )
     if mask is not None:
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != (x.shape[0],):
-            raise ValueError(f"mask must be a boolean array of shape ({x.shape[0]},); got "
-                             f"dtype {mask.dtype} and shape {mask.shape}")
+            raise ValueError(
+                f"mask must be a boolean array of shape ({x.shape[0]},); got "
+                f"dtype {mask.dtype} and shape {mask.shape}"
+            )
         x, xt = x[mask], xt[mask]
     r = U.shape[1]
     if x.shape[0] < 2:
-        raise ValueError("need at least 2 kept pairs for a centered cross-covariance; "
-                         f"got {x.shape[0]}")
+        raise ValueError(
+            f"need at least 2 kept pairs for a centered cross-covariance; got {x.shape[0]}"
+        )
     left = np.hstack([U, orthogonal_completion(U)])
     right = np.hstack([U_t, orthogonal_completion(U_t)])
     rotated = left.T @ cross_covariance(x, xt) @ right

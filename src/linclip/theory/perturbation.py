@@ -65,8 +65,9 @@ def _check_pair(A: object, E: object) -> tuple[np.ndarray, np.ndarray]:
     return A, E
 
 
-def top_singular_subspaces(A: np.ndarray, r: int
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def top_singular_subspaces(
+    A: np.ndarray, r: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""Full SVD of ``A`` split into the top-:math:`r` part and its complement.
 
     Parameters
@@ -86,8 +87,9 @@ def top_singular_subspaces(A: np.ndarray, r: int
         All singular values, descending.
     """
     A = check_finite_array("A", A, ndim=2)
-    r = check_int("r", r, maximum=min(A.shape),
-                  what=f" with 1 <= r <= min(A.shape) = {min(A.shape)}")
+    r = check_int(
+        "r", r, maximum=min(A.shape), what=f" with 1 <= r <= min(A.shape) = {min(A.shape)}"
+    )
     P, sigma, Qt = np.linalg.svd(A, full_matrices=True)
     Q = Qt.T
     return P[:, :r], P[:, r:], Q[:, :r], Q[:, r:], sigma
@@ -195,14 +197,16 @@ class WedinCheck:
     @property
     def residual_bound(self) -> float:
         r"""A posteriori form: ``residual`` / :math:`(\sigma_r(\hat A) - \sigma_{r+1}(A))` (inf if
-        the denominator is not positive)."""
+        the denominator is not positive).
+        """
         den = self.sigma_r_hat - self.sigma_r1
         return self.residual / den if den > 0 else math.inf
 
     @property
     def bound(self) -> float:
         r"""A priori form: :math:`\min\{\sqrt r\|E\|_2, \|E\|_F\}/(\delta - \|E\|_2)` (inf unless
-        :math:`\|E\|_2 < \delta`)."""
+        :math:`\|E\|_2 < \delta`).
+        """
         den = self.gap - self.E_norm
         num = min(math.sqrt(self.r) * self.E_norm, self.E_frob)
         return num / den if den > 0 else math.inf
@@ -210,15 +214,16 @@ class WedinCheck:
     @property
     def ratio(self) -> float:
         """Tightness ``sin_theta / bound`` of the a priori form (0 when the bound is vacuous)."""
-        return self.sin_theta / self.bound if math.isfinite(self.bound) and self.bound > 0 \
-            else 0.0
+        return self.sin_theta / self.bound if math.isfinite(self.bound) and self.bound > 0 else 0.0
 
     @property
     def holds(self) -> bool:
         """``sin_theta <= residual_bound <= bound`` up to round-off."""
         tol = RTOL * max(self.sin_theta, 1e-300) + 1e-14
-        return bool(self.sin_theta <= self.residual_bound + tol
-                    and self.residual_bound <= self.bound * (1 + RTOL) + 1e-14)
+        return bool(
+            self.sin_theta <= self.residual_bound + tol
+            and self.residual_bound <= self.bound * (1 + RTOL) + 1e-14
+        )
 
 
 def wedin_bound(A: np.ndarray, E: np.ndarray, r: int) -> WedinCheck:
@@ -250,8 +255,9 @@ def wedin_bound(A: np.ndarray, E: np.ndarray, r: int) -> WedinCheck:
     P_r, P_perp, Q_r, Q_perp, sigma = top_singular_subspaces(A, r)
     A_hat = A + E
     Ph_r, _, Qh_r, _, sigma_hat = top_singular_subspaces(A_hat, r)
-    residual = max(float(np.linalg.norm(P_perp.T @ E @ Qh_r)),
-                   float(np.linalg.norm(Q_perp.T @ E.T @ Ph_r)))
+    residual = max(
+        float(np.linalg.norm(P_perp.T @ E @ Qh_r)), float(np.linalg.norm(Q_perp.T @ E.T @ Ph_r))
+    )
     return WedinCheck(
         r=r,
         sin_theta_left=float(np.linalg.norm(P_perp.T @ Ph_r)),
@@ -270,9 +276,14 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def random_weyl_checks(n_instances: int, p: int, q: int, rng: np.random.Generator | int,
-                       kind: str = "gaussian", scale_range: tuple[float, float] = (1e-3, 10.0)
-                       ) -> pd.DataFrame:
+def random_weyl_checks(
+    n_instances: int,
+    p: int,
+    q: int,
+    rng: np.random.Generator | int,
+    kind: str = "gaussian",
+    scale_range: tuple[float, float] = (1e-3, 10.0),
+) -> pd.DataFrame:
     r"""Weyl's inequality on many random instances.
 
     :math:`A` has i.i.d. :math:`N(0,1)` entries. The perturbation :math:`E` has spectral norm
@@ -313,14 +324,27 @@ def random_weyl_checks(n_instances: int, p: int, q: int, rng: np.random.Generato
             E = np.outer(rng.standard_normal(p), rng.standard_normal(q))
         E *= _log_uniform(rng, lo, hi) / np.linalg.norm(E, 2)
         chk = weyl_check(A, E)
-        rows.append(dict(A_norm=float(np.linalg.norm(A, 2)), E_norm=chk.bound,
-                         max_shift=chk.max_shift, ratio=chk.ratio, holds=chk.holds))
+        rows.append(
+            dict(
+                A_norm=float(np.linalg.norm(A, 2)),
+                E_norm=chk.bound,
+                max_shift=chk.max_shift,
+                ratio=chk.ratio,
+                holds=chk.holds,
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def random_wedin_checks(n_instances: int, p: int, q: int, r: int,
-                        rng: np.random.Generator | int, tail: float = 0.3,
-                        level_range: tuple[float, float] = (1e-3, 0.99)) -> pd.DataFrame:
+def random_wedin_checks(
+    n_instances: int,
+    p: int,
+    q: int,
+    r: int,
+    rng: np.random.Generator | int,
+    tail: float = 0.3,
+    level_range: tuple[float, float] = (1e-3, 0.99),
+) -> pd.DataFrame:
     r"""Wedin's theorem on many random instances with a controlled gap.
 
     :math:`A = P\,\mathrm{diag}(\sigma)\,Q^\top` with Haar-random :math:`P, Q`, the top
@@ -360,14 +384,24 @@ def random_wedin_checks(n_instances: int, p: int, q: int, r: int,
     for _ in range(n_instances):
         P = np.linalg.qr(rng.standard_normal((p, p)))[0]
         Q = np.linalg.qr(rng.standard_normal((q, q)))[0]
-        sigma = np.concatenate([np.sort(rng.uniform(1.0, 3.0, r))[::-1],
-                                np.sort(rng.uniform(0.0, tail, k - r))[::-1]])
+        sigma = np.concatenate(
+            [np.sort(rng.uniform(1.0, 3.0, r))[::-1], np.sort(rng.uniform(0.0, tail, k - r))[::-1]]
+        )
         A = P[:, :k] @ np.diag(sigma) @ Q[:, :k].T
         level = _log_uniform(rng, lo, hi)
         E = rng.standard_normal((p, q))
         E *= level * (sigma[r - 1] - sigma[r]) / np.linalg.norm(E, 2)
         chk = wedin_bound(A, E, r)
-        rows.append(dict(level=level, gap=chk.gap, E_norm=chk.E_norm, sin_theta=chk.sin_theta,
-                         residual_bound=chk.residual_bound, bound=chk.bound, ratio=chk.ratio,
-                         holds=chk.holds))
+        rows.append(
+            dict(
+                level=level,
+                gap=chk.gap,
+                E_norm=chk.E_norm,
+                sin_theta=chk.sin_theta,
+                residual_bound=chk.residual_bound,
+                bound=chk.bound,
+                ratio=chk.ratio,
+                holds=chk.holds,
+            )
+        )
     return pd.DataFrame(rows)

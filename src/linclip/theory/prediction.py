@@ -53,10 +53,9 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize
 
-from .._validate import (check_int, check_positive,
-                        check_probability)
+from .._validate import check_int, check_positive, check_probability
+from ..filters import METHODS, check_filter_knob
 from .asymptotics import ChiLaw, expected_max, first_order_sin_theta_sq, predict_unfiltered
-from ..filters import (METHODS, check_filter_knob)
 from .filtered_law import kept_moments, threshold_for_fraction
 from .score_law import ScoreLaw
 
@@ -101,7 +100,7 @@ def _tail_table(r: int, gamma: float, gamma_t: float) -> tuple[np.ndarray, np.nd
 
 @lru_cache(maxsize=4096)
 def _threshold_for_fraction(q: float, eta: float, r: int, gamma: float, gamma_t: float) -> float:
-    """:math:`\theta` with :math:`P(\theta) = q` (as :func:`linclip.score_law.threshold_for_fraction`).
+    r""":math:`\theta` with :math:`P(\theta) = q` (as :func:`linclip.score_law.threshold_for_fraction`).
 
     Brackets the root on a cached grid of component tails, so the root finder needs only a few
     evaluations; falls back to :func:`~linclip.score_law.threshold_for_fraction` off the grid.
@@ -115,8 +114,9 @@ def _threshold_for_fraction(q: float, eta: float, r: int, gamma: float, gamma_t:
     clean, corrupted = ScoreLaw(r, gamma, gamma_t, True), ScoreLaw(r, gamma, gamma_t, False)
 
     def excess(theta: float) -> float:
-        return (eta * clean._tail_scalar(theta)[0]
-                + (1.0 - eta) * corrupted._tail_scalar(theta)[0] - q)
+        return (
+            eta * clean._tail_scalar(theta)[0] + (1.0 - eta) * corrupted._tail_scalar(theta)[0] - q
+        )
 
     return optimize.brentq(excess, grid[i], grid[i + 1], xtol=1e-12, rtol=1e-12)
 
@@ -134,12 +134,19 @@ class _Kept:
 
 
 def _step(r: int) -> float:
-    """Step of the central differences in :math:`\\theta` (oracle units)."""
+    r"""Step of the central differences in :math:`\theta` (oracle units)."""
     return 1e-4 * math.sqrt(r)
 
 
-def _kept_state(method: str, eta: float, r: int, gamma: float, gamma_t: float,
-                theta: float | None, keep_fraction: float | None) -> _Kept:
+def _kept_state(
+    method: str,
+    eta: float,
+    r: int,
+    gamma: float,
+    gamma_t: float,
+    theta: float | None,
+    keep_fraction: float | None,
+) -> _Kept:
     """Kept fraction, conditional signal moments and boundary moments of the kept pairs."""
     a, b = 1.0 + 1.0 / gamma, 1.0 + 1.0 / gamma_t
     if method == "none" or (method in _SCORE_METHODS and keep_fraction == 1.0):
@@ -153,15 +160,25 @@ def _kept_state(method: str, eta: float, r: int, gamma: float, gamma_t: float,
     km = kept_moments(np.array([theta, theta - h, theta + h]), eta, r, gamma, gamma_t)
     kept = np.asarray(km.kept_fraction)
     if not kept[0] > 0.0:
-        raise ValueError(f"threshold theta = {theta:g} keeps no pairs in the population "
-                         "(its tail probability underflows); lower the threshold")
-    part_u = np.asarray(km.second_moment_u) * kept    # E[u_i^2 1{S > theta}]
+        raise ValueError(
+            f"threshold theta = {theta:g} keeps no pairs in the population "
+            "(its tail probability underflows); lower the threshold"
+        )
+    part_u = np.asarray(km.second_moment_u) * kept  # E[u_i^2 1{S > theta}]
     part_v = np.asarray(km.second_moment_v) * kept
     boundary_u = float(part_u[1] - part_u[2]) / (2.0 * h * kept[0])
     boundary_v = float(part_v[1] - part_v[2]) / (2.0 * h * kept[0])
     f = lambda v: float(np.asarray(v)[0])  # noqa: E731
-    return _Kept(float(theta), float(kept[0]), f(km.kept_clean_fraction), f(km.cross_moment),
-                 f(km.second_moment_u), f(km.second_moment_v), boundary_u, boundary_v)
+    return _Kept(
+        float(theta),
+        float(kept[0]),
+        f(km.kept_clean_fraction),
+        f(km.cross_moment),
+        f(km.second_moment_u),
+        f(km.second_moment_v),
+        boundary_u,
+        boundary_v,
+    )
 
 
 # --------------------------------------------------------------------- the prediction
@@ -258,16 +275,28 @@ class FilteredPrediction:
         it leaves out the teacher correction.
         """
         return math.sqrt(self.second_moment_v / (1.0 + 1.0 / self.gamma_t)) / (
-            self.cross_moment * math.sqrt(self.kept_fraction))
+            self.cross_moment * math.sqrt(self.kept_fraction)
+        )
 
     @property
     def n_kept_over_condition(self) -> float:
-        """:math:`n_{\\rm kept}/n_{\\rm condition}`; the prediction needs it well above 1."""
+        r""":math:`n_{\rm kept}/n_{\rm condition}`; the prediction needs it well above 1."""
         return self.n_kept / self.n_condition
 
 
-def _side_law(dof: int, noise_var: float, s: float, m: float, n_kept: float, lam: float,
-              partner: float, eta: float, n_teacher: int, n: int, shared: bool) -> ChiLaw:
+def _side_law(
+    dof: int,
+    noise_var: float,
+    s: float,
+    m: float,
+    n_kept: float,
+    lam: float,
+    partner: float,
+    eta: float,
+    n_teacher: int,
+    n: int,
+    shared: bool,
+) -> ChiLaw:
     r"""Law of one side with the teacher's tilt: :math:`X_S = Z_K/s + \lambda X_T`."""
     var = m / (n_kept - 1.0)
     if lam:
@@ -277,10 +306,20 @@ def _side_law(dof: int, noise_var: float, s: float, m: float, n_kept: float, lam
     return ChiLaw(dof=dof, scale=noise_var * var / s**2)
 
 
-def predict_filtered(n: int, eta: float, d: int, d_t: int, r: int, gamma: float = 1e4,
-                     gamma_t: float = 1e4, *, theta: float | None = None,
-                     keep_fraction: float | None = None, method: str = "oracle-score",
-                     teacher_tilt: bool = True) -> FilteredPrediction:
+def predict_filtered(
+    n: int,
+    eta: float,
+    d: int,
+    d_t: int,
+    r: int,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    *,
+    theta: float | None = None,
+    keep_fraction: float | None = None,
+    method: str = "oracle-score",
+    teacher_tilt: bool = True,
+) -> FilteredPrediction:
     r"""First-order prediction of the error of the student of a filtering method.
 
     .. math::
@@ -352,9 +391,11 @@ def predict_filtered(n: int, eta: float, d: int, d_t: int, r: int, gamma: float 
     n_pool = n - n // 2 if method == "teacher-split" else n
     n_kept = kept.kept_fraction * n_pool
     if not n_kept > 1.0:
-        raise ValueError(f"method {method!r} keeps about {n_kept:.3g} of {n_pool} pairs; the "
-                         "first-order prediction needs more than one kept pair (raise n, eta or "
-                         "the kept fraction)")
+        raise ValueError(
+            f"method {method!r} keeps about {n_kept:.3g} of {n_pool} pairs; the "
+            "first-order prediction needs more than one kept pair (raise n, eta or "
+            "the kept fraction)"
+        )
     s, m_u, m_v = kept.cross_moment, kept.second_moment_u, kept.second_moment_v
     nv, nv_t = 1.0 / gamma, 1.0 / gamma_t
     base_x = first_order_sin_theta_sq(n_kept, d, r, nv, m_v, s)
@@ -366,35 +407,60 @@ def predict_filtered(n: int, eta: float, d: int, d_t: int, r: int, gamma: float 
     if method in _TEACHERS:
         n_teacher = n // 2 if method == "teacher-split" else n
         if n_teacher < r + 1:
-            raise ValueError(f"the teacher of method {method!r} has {n_teacher} pairs; it needs "
-                             f"at least r + 1 = {r + 1}")
+            raise ValueError(
+                f"the teacher of method {method!r} has {n_teacher} pairs; it needs "
+                f"at least r + 1 = {r + 1}"
+            )
         teacher_err = predict_unfiltered(n_teacher, eta, d, d_t, r, gamma, gamma_t).err
-        distortion = teacher_distortion(n_teacher, eta, r, gamma, gamma_t) if n_teacher > 1 \
-            else math.nan
+        distortion = (
+            teacher_distortion(n_teacher, eta, r, gamma, gamma_t) if n_teacher > 1 else math.nan
+        )
         if teacher_tilt and math.isfinite(kept.threshold):
             lam_x, lam_xt = float(nv * kept.boundary_v / s), float(nv_t * kept.boundary_u / s)
             shared = method == "teacher"
-            law_x = _side_law(base_x.dof, nv, s, m_v, n_kept, lam_x, b, eta, n_teacher, n,
-                              shared)
-            law_xt = _side_law(base_xt.dof, nv_t, s, m_u, n_kept, lam_xt, a, eta, n_teacher, n,
-                               shared)
+            law_x = _side_law(base_x.dof, nv, s, m_v, n_kept, lam_x, b, eta, n_teacher, n, shared)
+            law_xt = _side_law(
+                base_xt.dof, nv_t, s, m_u, n_kept, lam_xt, a, eta, n_teacher, n, shared
+            )
     err = expected_max(law_x, law_xt, 1.0) if law_x is not base_x else err_oracle
     return FilteredPrediction(
-        method=method, n=n, eta=eta, d=d, d_t=d_t, r=r, gamma=gamma, gamma_t=gamma_t,
-        threshold=kept.threshold, kept_fraction=kept.kept_fraction,
-        kept_clean_fraction=kept.kept_clean_fraction, n_pool=n_pool, n_kept=n_kept,
-        cross_moment=s, second_moment_u=m_u, second_moment_v=m_v,
-        inheritance_x=lam_x, inheritance_xt=lam_xt,
-        law_x=law_x, law_xt=law_xt, err_x_sq=law_x.mean_sq, err_xt_sq=law_xt.mean_sq,
-        err_x=law_x.mean, err_xt=law_xt.mean, err=err,
-        err_sq=expected_max(law_x, law_xt, 2.0), err_oracle_filter=err_oracle,
-        teacher_err=teacher_err, teacher_distortion=distortion,
-        n_condition=max(d, d_t) * m_u * m_v / s**2)
+        method=method,
+        n=n,
+        eta=eta,
+        d=d,
+        d_t=d_t,
+        r=r,
+        gamma=gamma,
+        gamma_t=gamma_t,
+        threshold=kept.threshold,
+        kept_fraction=kept.kept_fraction,
+        kept_clean_fraction=kept.kept_clean_fraction,
+        n_pool=n_pool,
+        n_kept=n_kept,
+        cross_moment=s,
+        second_moment_u=m_u,
+        second_moment_v=m_v,
+        inheritance_x=lam_x,
+        inheritance_xt=lam_xt,
+        law_x=law_x,
+        law_xt=law_xt,
+        err_x_sq=law_x.mean_sq,
+        err_xt_sq=law_xt.mean_sq,
+        err_x=law_x.mean,
+        err_xt=law_xt.mean,
+        err=err,
+        err_sq=expected_max(law_x, law_xt, 2.0),
+        err_oracle_filter=err_oracle,
+        teacher_err=teacher_err,
+        teacher_distortion=distortion,
+        n_condition=max(d, d_t) * m_u * m_v / s**2,
+    )
 
 
 # ------------------------------------------------------------- the teacher's own error
-def teacher_distortion(n_teacher: int, eta: float, r: int, gamma: float = 1e4,
-                       gamma_t: float = 1e4) -> float:
+def teacher_distortion(
+    n_teacher: int, eta: float, r: int, gamma: float = 1e4, gamma_t: float = 1e4
+) -> float:
     r"""First-order :math:`E\|U^\top M_T\tilde U - I_r\|_F^2` of a teacher in oracle units.
 
     A teacher trained on :math:`n_T` pairs has :math:`M_T \approx \operatorname{SVD}_r(S_{n_T})`;
@@ -425,4 +491,3 @@ def teacher_distortion(n_teacher: int, eta: float, r: int, gamma: float = 1e4,
     r = check_int("r", r)
     _, _, a, b = _check_gammas(gamma, gamma_t)
     return (r - 1) * ((r + 1) * a * b + eta) / (eta**2 * (n_teacher - 1))
-

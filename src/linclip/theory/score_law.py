@@ -43,10 +43,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, special
 
-from .._validate import (check_finite_array, check_int, check_positive,
-                        check_probability)
+from .._validate import check_finite_array, check_int, check_positive, check_probability
 
-__all__ = ["ScoreLaw", "TailMoments", "SignalSample", "score_density", "mixture_density", "tail_probability", "conditional_mean", "sample_signal_coordinates"]
+__all__ = [
+    "ScoreLaw",
+    "TailMoments",
+    "SignalSample",
+    "score_density",
+    "mixture_density",
+    "tail_probability",
+    "conditional_mean",
+    "sample_signal_coordinates",
+]
 
 
 #: Mass of the law of Y beyond which the quadrature stops (negligible at double precision).
@@ -61,7 +69,7 @@ def _as_float_or_array(values: np.ndarray):
 
 
 def _chi2_pdf(x: float, dof: int) -> float:
-    """Density of :math:`\\chi^2_{dof}` at ``x >= 0`` (log-space, no overflow)."""
+    r"""Density of :math:`\chi^2_{dof}` at ``x >= 0`` (log-space, no overflow)."""
     if x <= 0:
         return 0.0 if dof > 2 else (0.5 if dof == 2 and x == 0 else (math.inf if x == 0 else 0.0))
     k = dof / 2.0
@@ -69,7 +77,7 @@ def _chi2_pdf(x: float, dof: int) -> float:
 
 
 def _chi2_sf(x: float, dof: int) -> float:
-    """Survival function of :math:`\\chi^2_{dof}` (1 for ``x <= 0``)."""
+    r"""Survival function of :math:`\chi^2_{dof}` (1 for ``x <= 0``)."""
     return 1.0 if x <= 0 else float(special.chdtrc(dof, x))
 
 
@@ -83,7 +91,7 @@ _KVE_ASYMPTOTIC = 1e7
 
 
 def _log_kve(nu: float, z: np.ndarray) -> np.ndarray:
-    """:math:`\\log(K_\\nu(z)e^z)` for ``z > 0``, with the large-argument series where needed."""
+    r""":math:`\log(K_\nu(z)e^z)` for ``z > 0``, with the large-argument series where needed."""
     z = np.asarray(z, dtype=float)
     out = np.empty_like(z)
     small = z < _KVE_ASYMPTOTIC
@@ -130,8 +138,11 @@ class TailMoments:
     def conditional_mean(self) -> float | np.ndarray:
         r""":math:`E_k(\theta) = E[S \mid S > \theta]` (NaN where :math:`P_k(\theta)` underflows to 0)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(np.asarray(self.prob) > 0,
-                           np.asarray(self.partial_score) / np.asarray(self.prob), np.nan)
+            out = np.where(
+                np.asarray(self.prob) > 0,
+                np.asarray(self.partial_score) / np.asarray(self.prob),
+                np.nan,
+            )
         return _as_float_or_array(out)
 
 
@@ -183,15 +194,28 @@ class ScoreLaw:
         gamma = check_positive("gamma", self.gamma, allow_inf=True)
         gamma_t = check_positive("gamma_t", self.gamma_t, allow_inf=True)
         if not isinstance(self.clean, (bool, np.bool_)):
-            raise ValueError(f"clean must be True (law D_1) or False (law D_0); got {self.clean!r}")
+            raise ValueError(
+                f"clean must be True (law D_1) or False (law D_0); got {self.clean!r}"
+            )
         a, b = 1.0 + 1.0 / gamma, 1.0 + 1.0 / gamma_t
         c = 1.0 if self.clean else 0.0
         root = math.sqrt(a * b)
         # beta = (sqrt(ab) - c)/2, written without cancellation for c = 1 and large SNR.
         beta = (a * b - 1.0) / (2.0 * (root + 1.0)) if self.clean else root / 2.0
-        values = dict(r=r, gamma=gamma, gamma_t=gamma_t, clean=bool(self.clean), a=a, b=b, c=c,
-                      rho=c / root, alpha=(root + c) / 2.0, beta=beta, mean=r * c,
-                      variance=r * (a * b + c * c))
+        values = dict(
+            r=r,
+            gamma=gamma,
+            gamma_t=gamma_t,
+            clean=bool(self.clean),
+            a=a,
+            b=b,
+            c=c,
+            rho=c / root,
+            alpha=(root + c) / 2.0,
+            beta=beta,
+            mean=r * c,
+            variance=r * (a * b + c * c),
+        )
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
@@ -231,11 +255,20 @@ class ScoreLaw:
         pos = abs_s > 0
         # (lam2 - lam1) s/2 - mu|s|/2 equals -lam1 s for s > 0 and lam2 s for s < 0.
         expo = np.where(s[pos] > 0, -lam1 * s[pos], lam2 * s[pos])
-        out[pos] = np.exp(log_const + nu * (np.log(abs_s[pos]) - math.log(mu)) + expo
-                          + _log_kve(nu, mu * abs_s[pos] / 2.0))
+        out[pos] = np.exp(
+            log_const
+            + nu * (np.log(abs_s[pos]) - math.log(mu))
+            + expo
+            + _log_kve(nu, mu * abs_s[pos] / 2.0)
+        )
         if nu > 0:  # |s|^nu K_nu(mu|s|/2) -> Gamma(nu) 2^(nu-1) (2/mu)^nu
-            at_zero = math.exp(log_const - nu * math.log(mu) + math.lgamma(nu)
-                               + (nu - 1.0) * math.log(2.0) + nu * math.log(2.0 / mu))
+            at_zero = math.exp(
+                log_const
+                - nu * math.log(mu)
+                + math.lgamma(nu)
+                + (nu - 1.0) * math.log(2.0)
+                + nu * math.log(2.0 / mu)
+            )
         else:
             at_zero = math.inf
         out[~pos] = at_zero
@@ -243,7 +276,7 @@ class ScoreLaw:
 
     # ------------------------------------------------------------------- tail moments
     def _tail_scalar(self, theta: float) -> tuple[float, float, float]:
-        """:math:`(\\Pr(S>\\theta), E[X1\\{S>\\theta\\}], E[Y1\\{S>\\theta\\}])` for one threshold."""
+        r""":math:`(\Pr(S>\theta), E[X1\{S>\theta\}], E[Y1\{S>\theta\}])` for one threshold."""
         r, alpha, beta = self.r, self.alpha, self.beta
         if self.degenerate:
             t = theta / alpha
@@ -260,12 +293,21 @@ class ScoreLaw:
         def cut(y: float) -> float:
             return (theta + beta * y) / alpha
 
-        prob_b = integrate.quad(lambda y: _chi2_pdf(y, r) * _chi2_sf(cut(y), r),
-                                y0, y_max, **_QUAD_KW)[0]
-        x_b = r * integrate.quad(lambda y: _chi2_pdf(y, r) * _chi2_sf(cut(y), r + 2),
-                                 y0, y_max, **_QUAD_KW)[0]
-        y_b = r * integrate.quad(lambda y: _chi2_pdf(y, r + 2) * _chi2_sf(cut(y), r),
-                                 y0, y_max, **_QUAD_KW)[0]
+        prob_b = integrate.quad(
+            lambda y: _chi2_pdf(y, r) * _chi2_sf(cut(y), r), y0, y_max, **_QUAD_KW
+        )[0]
+        x_b = (
+            r
+            * integrate.quad(
+                lambda y: _chi2_pdf(y, r) * _chi2_sf(cut(y), r + 2), y0, y_max, **_QUAD_KW
+            )[0]
+        )
+        y_b = (
+            r
+            * integrate.quad(
+                lambda y: _chi2_pdf(y, r + 2) * _chi2_sf(cut(y), r), y0, y_max, **_QUAD_KW
+            )[0]
+        )
         return min(prob_a + prob_b, 1.0), x_a + x_b, y_a + y_b
 
     def tail_moments(self, theta) -> TailMoments:
@@ -276,15 +318,20 @@ class ScoreLaw:
         """
         theta = check_finite_array("theta", theta)
         flat = np.array([self._tail_scalar(float(t)) for t in theta.ravel()]).reshape(
-            theta.shape + (3,))
+            theta.shape + (3,)
+        )
         prob, px, py = flat[..., 0], flat[..., 1], flat[..., 2]
         rho = self.rho
         both = ((1.0 + rho) * px + (1.0 - rho) * py) / (2.0 * self.r)
-        return TailMoments(theta=_as_float_or_array(theta), prob=_as_float_or_array(prob),
-                           partial_x=_as_float_or_array(px), partial_y=_as_float_or_array(py),
-                           partial_score=_as_float_or_array(self.alpha * px - self.beta * py),
-                           partial_u2=_as_float_or_array(self.a * both),
-                           partial_v2=_as_float_or_array(self.b * both))
+        return TailMoments(
+            theta=_as_float_or_array(theta),
+            prob=_as_float_or_array(prob),
+            partial_x=_as_float_or_array(px),
+            partial_y=_as_float_or_array(py),
+            partial_score=_as_float_or_array(self.alpha * px - self.beta * py),
+            partial_u2=_as_float_or_array(self.a * both),
+            partial_v2=_as_float_or_array(self.b * both),
+        )
 
     def tail(self, theta) -> float | np.ndarray:
         r""":math:`P_k(\theta) = \Pr(S > \theta)`."""
@@ -327,18 +374,17 @@ def mixture_density(s, eta: float, r: int, gamma: float = 1e4, gamma_t: float = 
     r"""Density of all scores, :math:`\eta f_1 + (1-\eta) f_0` (:math:`\eta` = clean fraction)."""
     eta = check_probability("eta (clean fraction)", eta)
     clean, corrupted = _laws(r, gamma, gamma_t)
-    return _as_float_or_array(eta * np.asarray(clean.pdf(s))
-                              + (1.0 - eta) * np.asarray(corrupted.pdf(s)))
+    return _as_float_or_array(
+        eta * np.asarray(clean.pdf(s)) + (1.0 - eta) * np.asarray(corrupted.pdf(s))
+    )
 
 
-def tail_probability(theta, r: int, gamma: float = 1e4, gamma_t: float = 1e4,
-                     clean: bool = True):
+def tail_probability(theta, r: int, gamma: float = 1e4, gamma_t: float = 1e4, clean: bool = True):
     r""":math:`P_k(\theta) = \Pr_{D_k}(S > \theta)` for :math:`k = 1` (``clean``) or 0."""
     return ScoreLaw(r, gamma, gamma_t, clean).tail(theta)
 
 
-def conditional_mean(theta, r: int, gamma: float = 1e4, gamma_t: float = 1e4,
-                     clean: bool = True):
+def conditional_mean(theta, r: int, gamma: float = 1e4, gamma_t: float = 1e4, clean: bool = True):
     r""":math:`E_k(\theta) = E_{D_k}[S \mid S > \theta]` for :math:`k = 1` (``clean``) or 0."""
     return ScoreLaw(r, gamma, gamma_t, clean).conditional_mean(theta)
 
@@ -364,9 +410,14 @@ class SignalSample:
         return np.einsum("ij,ij->i", self.u, self.v)
 
 
-def sample_signal_coordinates(n: int, r: int, gamma: float = 1e4, gamma_t: float = 1e4,
-                              eta: float = 1.0,
-                              rng: np.random.Generator | int | None = None) -> SignalSample:
+def sample_signal_coordinates(
+    n: int,
+    r: int,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    eta: float = 1.0,
+    rng: np.random.Generator | int | None = None,
+) -> SignalSample:
     r"""Draw the signal coordinates :math:`u = z + U^\top\xi`, :math:`v = \tilde z + \tilde U^\top\tilde\xi` directly.
 
     By rotation invariance of isotropic noise, :math:`U^\top\xi \sim N(0,\gamma^{-1}I_r)`, so the
@@ -399,5 +450,3 @@ def sample_signal_coordinates(n: int, r: int, gamma: float = 1e4, gamma_t: float
     u = z + math.sqrt(1.0 / gamma) * rng.standard_normal((n, r))
     v = zt + math.sqrt(1.0 / gamma_t) * rng.standard_normal((n, r))
     return SignalSample(u, v, clean)
-
-

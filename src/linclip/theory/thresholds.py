@@ -6,29 +6,40 @@ See :mod:`linclip.theory.prediction` for the derivation of the factor.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .._validate import (check_finite_array, check_fraction, check_int, check_positive,
-                        check_probability)
+from .._validate import (
+    check_finite_array,
+    check_fraction,
+    check_int,
+    check_positive,
+    check_probability,
+)
 from .filtered_law import kept_moments
+from .prediction import _SCORE_METHODS, _TEACHERS, _check_gammas, _step
 from .score_law import ScoreLaw
 
-from .prediction import _check_gammas, _step
-from .prediction import _SCORE_METHODS, _TEACHERS
+__all__ = [
+    "first_order_factor",
+    "OptimalKeepFraction",
+    "optimal_keep_fractions",
+    "optimal_keep_fraction",
+    "PhaseDiagram",
+    "threshold_phase_diagram",
+]
 
-__all__ = ["first_order_factor", "OptimalKeepFraction", "optimal_keep_fractions", "optimal_keep_fraction", "PhaseDiagram", "threshold_phase_diagram"]
 
 # ---------------------------------------------------------------- the first-order factor
 class _FactorTable:
-    """Component tail quantities of one :math:`(r, \\gamma, \\tilde\\gamma)`, combined for any :math:`\\eta`.
+    r"""Component tail quantities of one :math:`(r, \gamma, \tilde\gamma)`, combined for any :math:`\eta`.
 
-    The component integrals do not depend on :math:`\\eta`, so a grid of thresholds is
-    integrated once and reused for every :math:`\\eta`.
+    The component integrals do not depend on :math:`\eta`, so a grid of thresholds is
+    integrated once and reused for every :math:`\eta`.
     """
 
     def __init__(self, r: int, gamma: float, gamma_t: float, method: str) -> None:
@@ -41,18 +52,20 @@ class _FactorTable:
     def components(self, theta) -> list:
         theta = np.asarray(theta, dtype=float)
         shifts = (0.0, -_step(self.r), _step(self.r)) if self.boundary else (0.0,)
-        return [(self.clean.tail_moments(theta + h), self.corrupted.tail_moments(theta + h))
-                for h in shifts]
+        return [
+            (self.clean.tail_moments(theta + h), self.corrupted.tail_moments(theta + h))
+            for h in shifts
+        ]
 
     def _mix(self, eta: float, pair, name: str) -> np.ndarray:
         m1, m0 = pair
         return eta * np.asarray(getattr(m1, name)) + (1.0 - eta) * np.asarray(getattr(m0, name))
 
     def log_factor(self, eta: float, comps) -> tuple[np.ndarray, np.ndarray]:
-        """:math:`\\log F` (the larger side for the teacher methods) and the kept fraction."""
+        r""":math:`\log F` (the larger side for the teacher methods) and the kept fraction."""
         main = comps[0]
         kept = self._mix(eta, main, "prob")
-        cross = self._mix(eta, main, "partial_score") / self.r      # E[u_i v_i 1{S > theta}]
+        cross = self._mix(eta, main, "partial_score") / self.r  # E[u_i v_i 1{S > theta}]
         part_v, part_u = self._mix(eta, main, "partial_v2"), self._mix(eta, main, "partial_u2")
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             sq_x, sq_xt = part_v / cross**2 / self.b, part_u / cross**2 / self.a
@@ -60,11 +73,13 @@ class _FactorTable:
                 h = _step(self.r)
                 shared = 2.0 if self.method == "teacher" else 0.0
                 sides = []
-                for part, name, nv, partner in ((part_v, "partial_v2", 1 / self.gamma, self.b),
-                                                (part_u, "partial_u2", 1 / self.gamma_t, self.a)):
+                for part, name, nv, partner in (
+                    (part_v, "partial_v2", 1 / self.gamma, self.b),
+                    (part_u, "partial_u2", 1 / self.gamma_t, self.a),
+                ):
                     below, above = self._mix(eta, comps[1], name), self._mix(eta, comps[2], name)
                     slope = (below - above) / (2 * h)
-                    lam = nv * slope / cross     # gamma^{-1} kappa / s with kappa = slope / P
+                    lam = nv * slope / cross  # gamma^{-1} kappa / s with kappa = slope / P
                     extra = lam**2 * partner / eta**2 + shared * lam * part / (cross * eta)
                     sides.append(extra / partner)
                 sq_x, sq_xt = sq_x + sides[0], sq_xt + sides[1]
@@ -80,8 +95,14 @@ class _FactorTable:
         return np.linspace(lo, hi, points)
 
 
-def first_order_factor(theta, eta: float, r: int, gamma: float = 1e4, gamma_t: float = 1e4,
-                       method: str = "oracle-score"):
+def first_order_factor(
+    theta,
+    eta: float,
+    r: int,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    method: str = "oracle-score",
+):
     r"""The filtered first-order factor :math:`F(\theta)` (the book's derivation).
 
     For the oracle-score filter
@@ -168,7 +189,7 @@ class OptimalKeepFraction:
 
 def _vertex(grid: np.ndarray, values: np.ndarray, i: int) -> tuple[float, float]:
     """Vertex of the parabola through the grid minimum and its neighbours (no new integrals)."""
-    if i == 0 or i == grid.size - 1 or not np.all(np.isfinite(values[i - 1:i + 2])):
+    if i == 0 or i == grid.size - 1 or not np.all(np.isfinite(values[i - 1 : i + 2])):
         return float(grid[i]), float(values[i])
     h = grid[i + 1] - grid[i]
     lo, mid, hi = values[i - 1], values[i], values[i + 1]
@@ -179,8 +200,15 @@ def _vertex(grid: np.ndarray, values: np.ndarray, i: int) -> tuple[float, float]
     return float(grid[i] + shift), float(mid - (lo - hi) ** 2 / (8.0 * curvature))
 
 
-def _optimum(table: _FactorTable, eta: float, grid: np.ndarray, comps, q_min: float,
-             xatol: float, refine: bool) -> OptimalKeepFraction:
+def _optimum(
+    table: _FactorTable,
+    eta: float,
+    grid: np.ndarray,
+    comps,
+    q_min: float,
+    xatol: float,
+    refine: bool,
+) -> OptimalKeepFraction:
     log_f, kept = table.log_factor(eta, comps)
     log_f = np.where(kept >= q_min, log_f, np.inf)
     unfiltered = -math.log(eta)
@@ -193,8 +221,9 @@ def _optimum(table: _FactorTable, eta: float, grid: np.ndarray, comps, q_min: fl
             value, k = table.log_factor(eta, table.components(t))
             return float(value) if float(k) >= q_min else math.inf
 
-        res = optimize.minimize_scalar(objective, bounds=(lo, hi), method="bounded",
-                                       options={"xatol": xatol})
+        res = optimize.minimize_scalar(
+            objective, bounds=(lo, hi), method="bounded", options={"xatol": xatol}
+        )
         if res.fun < lf:
             theta, lf = float(res.x), float(res.fun)
     elif np.isfinite(lf):
@@ -218,16 +247,34 @@ def _optimum(table: _FactorTable, eta: float, grid: np.ndarray, comps, q_min: fl
     if q >= 1.0 - 1e-9:  # a threshold below every score in practice: no filtering
         theta, q, clean, s, m_v, lf = -math.inf, 1.0, eta, eta, table.b, unfiltered
     factor = math.exp(lf)
-    return OptimalKeepFraction(eta=eta, r=table.r, gamma=table.gamma, gamma_t=table.gamma_t,
-                               method=table.method, keep_fraction=q, threshold=theta,
-                               factor=factor, gain=eta * factor, kept_clean_fraction=clean,
-                               cross_moment=s, second_moment_v=m_v)
+    return OptimalKeepFraction(
+        eta=eta,
+        r=table.r,
+        gamma=table.gamma,
+        gamma_t=table.gamma_t,
+        method=table.method,
+        keep_fraction=q,
+        threshold=theta,
+        factor=factor,
+        gain=eta * factor,
+        kept_clean_fraction=clean,
+        cross_moment=s,
+        second_moment_v=m_v,
+    )
 
 
-def optimal_keep_fractions(etas: Iterable[float], r: int, gamma: float = 1e4,
-                           gamma_t: float = 1e4, *, method: str = "oracle-score",
-                           q_min: float = 1e-4, points: int = 64, refine: bool = True,
-                           xatol: float = 1e-4) -> pd.DataFrame:
+def optimal_keep_fractions(
+    etas: Iterable[float],
+    r: int,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    *,
+    method: str = "oracle-score",
+    q_min: float = 1e-4,
+    points: int = 64,
+    refine: bool = True,
+    xatol: float = 1e-4,
+) -> pd.DataFrame:
     r"""The error-minimising kept fraction :math:`q^*` and threshold :math:`\theta^*` for many :math:`\eta`.
 
     Minimises the first-order factor :math:`F(\theta)` of :func:`first_order_factor` over the
@@ -275,14 +322,19 @@ def optimal_keep_fractions(etas: Iterable[float], r: int, gamma: float = 1e4,
     table = _FactorTable(r, gamma, gamma_t, method)
     grid = table.theta_grid(q_min, points)
     comps = table.components(grid)
-    rows = [_optimum(table, eta, grid, comps, q_min, xatol, bool(refine)).__dict__
-            for eta in etas]
+    rows = [_optimum(table, eta, grid, comps, q_min, xatol, bool(refine)).__dict__ for eta in etas]
     return pd.DataFrame(rows, columns=list(OptimalKeepFraction.__dataclass_fields__))
 
 
-def optimal_keep_fraction(eta: float, r: int, gamma: float = 1e4, gamma_t: float = 1e4, *,
-                          method: str = "oracle-score", q_min: float = 1e-4
-                          ) -> OptimalKeepFraction:
+def optimal_keep_fraction(
+    eta: float,
+    r: int,
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    *,
+    method: str = "oracle-score",
+    q_min: float = 1e-4,
+) -> OptimalKeepFraction:
     r"""The kept fraction :math:`q^*` and threshold :math:`\theta^*` minimising the predicted error.
 
     At first order the filtered error is proportional to :math:`F(\theta)`
@@ -310,8 +362,10 @@ def optimal_keep_fraction(eta: float, r: int, gamma: float = 1e4, gamma_t: float
     eta = check_probability("eta (clean fraction)", eta)
     row = optimal_keep_fractions([eta], r, gamma, gamma_t, method=method, q_min=q_min).iloc[0]
     values = {k: row[k] for k in OptimalKeepFraction.__dataclass_fields__}
-    values = {k: (int(v) if k == "r" else (str(v) if k == "method" else float(v)))
-              for k, v in values.items()}
+    values = {
+        k: (int(v) if k == "r" else (str(v) if k == "method" else float(v)))
+        for k, v in values.items()
+    }
     return OptimalKeepFraction(**values)
 
 
@@ -335,9 +389,10 @@ class PhaseDiagram:
     switches: pd.DataFrame
 
 
-def _two_minima_gap(table: _FactorTable, eta: float, grid: np.ndarray, comps,
-                    q_min: float) -> tuple[float, float, float]:
-    """log F at the lowest-threshold local minimum minus log F at the highest one (and their q)."""
+def _two_minima_gap(
+    table: _FactorTable, eta: float, grid: np.ndarray, comps, q_min: float
+) -> tuple[float, float, float]:
+    """Log F at the lowest-threshold local minimum minus log F at the highest one (and their q)."""
     lf, kept = table.log_factor(eta, comps)
     lf = np.where(kept >= q_min, lf, np.inf)
     inner = np.flatnonzero((lf[1:-1] < lf[:-2]) & (lf[1:-1] <= lf[2:])) + 1
@@ -348,10 +403,17 @@ def _two_minima_gap(table: _FactorTable, eta: float, grid: np.ndarray, comps,
     return vi - vj, float(np.interp(ti, grid, kept)), float(np.interp(tj, grid, kept))
 
 
-def threshold_phase_diagram(etas: Sequence[float], ranks: Sequence[int], gamma: float = 1e4,
-                            gamma_t: float = 1e4, *, method: str = "oracle-score",
-                            q_min: float = 1e-4, points: int = 96,
-                            eta_min: float = 1e-6) -> PhaseDiagram:
+def threshold_phase_diagram(
+    etas: Sequence[float],
+    ranks: Sequence[int],
+    gamma: float = 1e4,
+    gamma_t: float = 1e4,
+    *,
+    method: str = "oracle-score",
+    q_min: float = 1e-4,
+    points: int = 96,
+    eta_min: float = 1e-6,
+) -> PhaseDiagram:
     r"""The error-minimising kept fraction :math:`q^*(\eta, r)` and the switch between its regimes.
 
     For each rank the component tail integrals are computed once on a grid of ``points``
@@ -400,18 +462,27 @@ def threshold_phase_diagram(etas: Sequence[float], ranks: Sequence[int], gamma: 
         comps = table.components(grid)
         rows += [_optimum(table, eta, grid, comps, q_min, 1e-4, False).__dict__ for eta in etas]
         gaps = np.array([_two_minima_gap(table, e, grid, comps, q_min)[0] for e in scan])
-        change = np.flatnonzero(np.isfinite(gaps[:-1]) & np.isfinite(gaps[1:])
-                                & (np.sign(gaps[:-1]) != np.sign(gaps[1:])))
+        change = np.flatnonzero(
+            np.isfinite(gaps[:-1])
+            & np.isfinite(gaps[1:])
+            & (np.sign(gaps[:-1]) != np.sign(gaps[1:]))
+        )
         eta_sw = q_below = q_above = math.nan
         if change.size:
             k = int(change[-1])
-            eta_sw = math.exp(optimize.brentq(
-                lambda le: _two_minima_gap(table, math.exp(le), grid, comps, q_min)[0],
-                math.log(scan[k]), math.log(scan[k + 1]), xtol=1e-10))
+            eta_sw = math.exp(
+                optimize.brentq(
+                    lambda le, table=table, grid=grid, comps=comps: _two_minima_gap(
+                        table, math.exp(le), grid, comps, q_min
+                    )[0],
+                    math.log(scan[k]),
+                    math.log(scan[k + 1]),
+                    xtol=1e-10,
+                )
+            )
             _, q_below, q_above = _two_minima_gap(table, eta_sw, grid, comps, q_min)
-        switches.append(dict(r=r, eta_switch=eta_sw, keep_fraction_below=q_below,
-                             keep_fraction_above=q_above))
+        switches.append(
+            dict(r=r, eta_switch=eta_sw, keep_fraction_below=q_below, keep_fraction_above=q_above)
+        )
     optima = pd.DataFrame(rows, columns=list(OptimalKeepFraction.__dataclass_fields__))
     return PhaseDiagram(optima=optima, switches=pd.DataFrame(switches))
-
-
