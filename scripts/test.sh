@@ -44,6 +44,12 @@ pytest_no_tests_ok() {
     return "$rc"
 }
 
+run_step "Lint and type-check (ruff, mypy)" \
+    bash -c "ruff check src tests benchmarks && ruff format --check src tests benchmarks && mypy"
+
+run_step "Doctests (Examples sections of the package)" \
+    env MPLBACKEND=Agg python -m pytest -q --doctest-modules src/linclip
+
 run_step "Unit tests" \
     env MPLBACKEND=Agg python -m pytest tests
 

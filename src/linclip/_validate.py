@@ -37,7 +37,7 @@ def check_int(
             and not _is_nan(value)
             and float(value).is_integer()
         ):
-            value = int(value)
+            value = int(float(value))
         else:
             raise ValueError(f"{name} must be an integer{what}; got {value!r}")
     value = int(value)

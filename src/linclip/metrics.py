@@ -7,7 +7,8 @@ For :math:`r`-dimensional subspaces with orthonormal bases :math:`X, Y` and prin
           = \|(I - XX^\top) Y\|_F \in [0, \sqrt r].
 
 :math:`\mathrm{ERR}(G,\tilde G) = \max\{\|\sin\Theta(\mathrm{row}(G), U)\|_F,
-\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F\}`.
+\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F\}`: the book's reading of the paper's ERR
+(the maximum over the two modalities; brief §3).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import check_finite_array
-from .learner import Encoders
+from .learners.contrastive import Encoders
 
 __all__ = [
     "orthonormal_basis",
@@ -99,7 +100,8 @@ class ErrorReport:
     Attributes
     ----------
     err : float
-        :math:`\max(\text{err\_x}, \text{err\_xt})`, the paper's ERR.
+        :math:`\max(\text{err\_x}, \text{err\_xt})`: the book's reading of the paper's ERR
+        (the maximum over the two modalities; brief §3).
     err_x : float
         :math:`\|\sin\Theta(\mathrm{row}(G), U)\|_F`.
     err_xt : float
@@ -112,7 +114,21 @@ class ErrorReport:
 
 
 def subspace_error(encoders: Encoders, U: np.ndarray, U_t: np.ndarray) -> ErrorReport:
-    r"""The paper's ERR of learned encoders against the true bases :math:`U, \tilde U`."""
+    r"""ERR of learned encoders against the true bases :math:`U, \tilde U`, and its two sides.
+
+    ``err`` is the book's reading of the paper's ERR: the larger of the two
+    :math:`\|\sin\Theta\|_F` distances (brief §3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linclip import BimodalModel, Encoders
+    >>> model = BimodalModel(d=6, d_t=5, r=2)
+    >>> perfect = Encoders(model.U.T, model.U_t.T)
+    >>> rep = subspace_error(perfect, model.U, model.U_t)
+    >>> bool(rep.err < 1e-12), rep.err == max(rep.err_x, rep.err_xt)
+    (True, True)
+    """
     err_x = sin_theta_distance(row_space_basis(encoders.G), U)
     err_xt = sin_theta_distance(row_space_basis(encoders.G_t), U_t)
     return ErrorReport(err=max(err_x, err_xt), err_x=err_x, err_xt=err_xt)

@@ -51,8 +51,9 @@ def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
 
     Raises ``ValueError`` for fewer than three points or non-positive values.
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)  # type: ignore[assignment]
+    y = np.asarray(y, dtype=float)  # type: ignore[assignment]
+    assert isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D of equal length; got shapes {x.shape}, {y.shape}")
     if x.size < 3:

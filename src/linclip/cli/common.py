@@ -86,7 +86,7 @@ def method_spec_from_args(args: argparse.Namespace) -> MethodSpec:
     return MethodSpec(args.method, theta=args.theta, keep_fraction=args.keep_fraction)
 
 
-def _finite_or_none(value: float):
+def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 

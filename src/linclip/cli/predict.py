@@ -2,7 +2,7 @@ r"""``python -m linclip predict``: the book's first-order error predictions.
 
 Takes the same model options as ``simulate`` (:func:`linclip.cli.add_model_arguments`) and
 prints the predicted ERR instead of simulating it. Predictions come from
-:mod:`linclip.asymptotics` (no filtering) and :mod:`linclip.prediction` (the filtered student),
+:mod:`linclip.theory.asymptotics` (no filtering) and :mod:`linclip.theory.prediction` (the filtered student),
 the book's own derivations, not the paper's.
 
 Each method is a function ``args -> dict`` in :data:`PREDICTORS`; the returned dict contains

@@ -1,6 +1,6 @@
 r"""An exact sampler of the unfiltered cross-covariance whose cost does not grow with n.
 
-Moved from :mod:`linclip.asymptotics` (0.1.0); see its module docstring for the derivation.
+Moved from :mod:`linclip.theory.asymptotics` (0.1.0); see its module docstring for the derivation.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ class StreamingSample:
 
     model: BimodalModel
     n: int
-    seed: int
+    seed: int | np.random.SeedSequence
     chunk_size: int = 200_000
 
     def __post_init__(self) -> None:

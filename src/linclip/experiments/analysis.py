@@ -151,14 +151,14 @@ def first_order_errors(config: ExperimentConfig) -> pd.DataFrame:
     The book's derivation, not the paper's: a learner whose pairs have population
     cross-covariance :math:`s\,U\tilde U^\top` has
     :math:`\|\sin\Theta_U\|_F^2 \approx \gamma^{-1} m_v\,\chi^2_{r(d-r)}/(s^2(n_{used}-1))`
-    (:func:`linclip.asymptotics.first_order_sin_theta_sq`), and ERR is the larger of the two
-    sides (:func:`linclip.asymptotics.expected_max`). Per method:
+    (:func:`linclip.theory.asymptotics.first_order_sin_theta_sq`), and ERR is the larger of the two
+    sides (:func:`linclip.theory.asymptotics.expected_max`). Per method:
 
     * ``none``: :math:`n_{used} = n`, :math:`s = \eta`, :math:`m = 1 + \gamma^{-1}`;
     * ``oracle-clean``: :math:`n_{used} = \eta n`, :math:`s = 1`;
     * ``teacher`` / ``teacher-split`` / ``oracle-score``: the teacher is replaced by the oracle
       score, so the kept set is the population tail :math:`S > \theta` of
-      :func:`linclip.score_law.kept_moments` (for a kept fraction :math:`q`, :math:`\theta`
+      :func:`linclip.theory.filtered_law.kept_moments` (for a kept fraction :math:`q`, :math:`\theta`
       solves :math:`P(\theta) = q`), :math:`n_{used} = P(\theta)\,n_{pool}` with
       :math:`n_{pool} = n` or :math:`n - \lfloor n/2\rfloor`, :math:`s = s(\theta)` and
       :math:`m = E[v_i^2 \mid S > \theta]`, :math:`E[u_i^2 \mid S > \theta]`.

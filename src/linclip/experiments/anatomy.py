@@ -51,7 +51,7 @@ def perturbation_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0
     r"""Unfiltered trials with the internals of Corollary 1's proof.
 
     For each trial (same pairs as :func:`linclip.experiments.run_grid` with the same ``seed``),
-    :math:`E = S_n - \eta U\tilde U^\top` is fed to :func:`linclip.perturbation.wedin_bound`.
+    :math:`E = S_n - \eta U\tilde U^\top` is fed to :func:`linclip.theory.perturbation.wedin_bound`.
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ def rank1_sine_decomposition(
         if abs(np.linalg.norm(v) - 1.0) > 1e-8:
             raise ValueError(f"{name} must be a unit vector; got norm {np.linalg.norm(v):.6g}")
     a = S @ u_t
-    if np.linalg.norm(S - np.outer(a, u_t)) > rtol * max(np.linalg.norm(S), 1e-300):
+    if np.linalg.norm(S - np.outer(a, u_t)) > rtol * max(float(np.linalg.norm(S)), 1e-300):
         raise ValueError(
             "S is not of the form a u_t^T (rank one with right vector u_t); "
             "the decomposition needs a noiseless second modality and r = 1"

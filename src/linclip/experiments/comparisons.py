@@ -49,7 +49,7 @@ def simulate_unfiltered_errors(
 
     Uses the sampler of :func:`sample_cross_covariance`, so the cost does not grow with
     :math:`n`. The learned subspaces are the top-:math:`r` singular subspaces of :math:`S_n`
-    (as for :func:`linclip.learner.closed_form_encoders`); the bases are the model's
+    (as for :func:`linclip.learners.contrastive.closed_form_encoders`); the bases are the model's
     :math:`U, \tilde U` (ERR's law does not depend on them).
 
     Parameters
@@ -126,7 +126,7 @@ def compare_unfiltered(
     if not isinstance(model, BimodalModel):
         raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
     rows = []
-    for size in np.atleast_1d(n).tolist():
+    for size in np.atleast_1d(n).tolist():  # type: ignore[arg-type]
         pred = predict_unfiltered(
             size, model.eta, model.d, model.d_t, model.r, model.gamma, model.gamma_t
         )

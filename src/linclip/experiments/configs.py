@@ -241,7 +241,7 @@ def experiment_config(
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}; got {scale!r}")
     if name == "fig3a":
-        methods = [MethodSpec("none"), MethodSpec("teacher-split", theta=0.0)]
+        methods: list[MethodSpec] = [MethodSpec("none"), MethodSpec("teacher-split", theta=0.0)]
         if scale == "book":
             methods.append(MethodSpec("teacher", theta=0.0))
         methods.append(MethodSpec("oracle-clean"))
@@ -261,7 +261,7 @@ def experiment_config(
             regimes=regimes,
         )
     else:
-        methods = tuple(
+        table_methods = tuple(
             MethodSpec(m, keep_fraction=q)
             for m in ("teacher-split", "teacher")
             for q in TABLE1_KEEP_FRACTIONS
@@ -272,7 +272,7 @@ def experiment_config(
             scale,
             10_000,
             (0.3,),
-            methods,
+            table_methods,
             trials if trials is not None else default_trials,
             seed=seed,
         )

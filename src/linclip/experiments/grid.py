@@ -193,11 +193,25 @@ def run_grid(
     -------
     pandas.DataFrame
         Columns :data:`ROW_COLUMNS`.
+
+    Examples
+    --------
+    >>> from linclip import BimodalModel, run_grid, summarize
+    >>> frame = run_grid(BimodalModel(d=10, d_t=8, r=4), n=2_000, eta=[0.3, 1.0],
+    ...                  methods=["none", "teacher-split"], trials=2, seed=0)
+    >>> len(frame), sorted(set(frame["method"]))
+    (8, ['none', 'teacher-split'])
+    >>> print(summarize(frame)[["method", "eta", "trials"]].to_string(index=False))
+           method  eta  trials
+             none  0.3       2
+             none  1.0       2
+    teacher-split  0.3       2
+    teacher-split  1.0       2
     """
     import pandas as pd
 
-    ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]
-    etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]
+    ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]  # type: ignore[arg-type]
+    etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]  # type: ignore[arg-type]
     specs = [_as_spec(m) for m in methods]
     if not specs:
         raise ValueError("methods must name at least one method")
@@ -210,6 +224,7 @@ def run_grid(
         for nn in ns
         for t in range(trials)
     ]
+    results: Iterable[list[dict]]
     if jobs == 1:
         results = map(_run_task, tasks)
         pool = None

@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -253,7 +254,7 @@ class _RunLog:
 
     def __init__(self, path: Path, config: ExperimentConfig, jobs: int) -> None:
         self.path = path
-        self.data = {"experiment": config.identity(), "sessions": []}
+        self.data: dict[str, Any] = {"experiment": config.identity(), "sessions": []}
         if path.exists():
             try:
                 old = json.loads(path.read_text(encoding="utf-8"))
@@ -265,7 +266,7 @@ class _RunLog:
                     "--seed or --scale); use another --out directory or delete its files"
                 )
             self.data["sessions"] = list(old.get("sessions", []))
-        self.session = {
+        self.session: dict[str, Any] = {
             "started": _now(),
             "finished": None,
             "wall_seconds": 0.0,
@@ -384,6 +385,7 @@ def run_experiment(
     def record(rows: list[dict], seconds: float) -> None:
         new_rows.extend(rows)
         if writer is not None:
+            assert fh is not None and log is not None
             writer.writerows([[_fmt(row[c]) for c in CSV_COLUMNS] for row in rows])
             fh.flush()
             os.fsync(fh.fileno())

@@ -1,7 +1,7 @@
 r"""Teacher-based filtering (Algorithm 1) and the two oracles (brief §4).
 
-Every method takes a *source* of pairs: an in-memory :class:`~linclip.model.PairSample` or a
-:class:`~linclip.model.StreamingSample` that regenerates its pairs chunk by chunk; both expose
+Every method takes a *source* of pairs: an in-memory :class:`~linclip.data.model.PairSample` or a
+:class:`~linclip.data.model.StreamingSample` that regenerates its pairs chunk by chunk; both expose
 ``chunks()``. All methods therefore run unchanged from :math:`n = 10^2` to :math:`n = 10^7`.
 
 Methods

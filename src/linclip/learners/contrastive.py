@@ -216,6 +216,18 @@ def fit(x: np.ndarray, xt: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
         Embedding dimension :math:`r`; needs :math:`n \ge r + 1`.
     rho : float
         Regularisation :math:`\rho > 0` (does not change the learned subspaces).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linclip import BimodalModel, subspace_error
+    >>> model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
+    >>> pairs = model.sample(10_000, np.random.default_rng(0))
+    >>> enc = fit(pairs.x, pairs.xt, r=4)
+    >>> enc.G.shape, enc.G_t.shape
+    ((4, 10), (4, 8))
+    >>> bool(subspace_error(enc, model.U, model.U_t).err < 0.1)
+    True
     """
     x, xt = check_pairs(x, xt, r)
     return closed_form_encoders(cross_covariance(x, xt), r, rho)

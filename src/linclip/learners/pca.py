@@ -61,7 +61,7 @@ def fit_pca(x: np.ndarray, xt: np.ndarray, r: int) -> Encoders:
     Examples
     --------
     >>> import numpy as np
-    >>> from linclip.model import BimodalModel
+    >>> from linclip import BimodalModel
     >>> from linclip.metrics import subspace_error
     >>> model = BimodalModel(d=10, d_t=8, r=4, eta=0.01, gamma=1e4,
     ...                      gamma_t=1e4, basis_seed=0)

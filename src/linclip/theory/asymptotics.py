@@ -146,16 +146,15 @@ class ChiLaw:
 
 
 def _check_real_above(name: str, value: object, lower: float, *, inclusive: bool) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, Real)
-        and math.isfinite(value)
-        and (value >= lower if inclusive else value > lower)
-    )
+    if isinstance(value, bool) or not isinstance(value, Real):
+        ok = False
+    else:
+        v = float(value)
+        ok = math.isfinite(v) and (v >= lower if inclusive else v > lower)
     if not ok:
         op = ">=" if inclusive else ">"
         raise ValueError(f"{name} must be a finite real number {op} {lower:g}; got {value!r}")
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def first_order_sin_theta_sq(

@@ -9,7 +9,7 @@ Complete the true bases to orthogonal matrices :math:`[U, U_\perp]` and
 
 For the population cross-covariance of the pairs kept by the oracle score,
 :math:`R = s(\theta)\begin{pmatrix} I_r & 0\\ 0 & 0\end{pmatrix}`: only the signal block is
-non-zero, and it is a multiple of the identity (:func:`linclip.score_law.cross_moment`). For a
+non-zero, and it is a multiple of the identity (:func:`linclip.theory.filtered_law.cross_moment`). For a
 finite sample the other blocks are :math:`O(1/\sqrt{n_{kept}})` fluctuations; their size relative to
 :math:`s(\theta)` is what the error of the student depends on.
 """

@@ -186,7 +186,11 @@ class WedinCheck:
 
     @property
     def sin_theta(self) -> float:
-        r""":math:`\max` of the two sides (the paper's ERR when :math:`A = \eta U\tilde U^\top`)."""
+        r""":math:`\max` of the two sides.
+
+        With :math:`A = \eta U\tilde U^\top` this is the book's reading of the paper's ERR (the
+        maximum over the two modalities; brief §3).
+        """
         return max(self.sin_theta_left, self.sin_theta_right)
 
     @property

@@ -2,7 +2,7 @@ r"""First-order prediction of the *filtered* student's error and the best thresh
 
 The paper bounds the error of the filtered student up to constants and leaves the optimal
 threshold :math:`\theta^*` open. This module extends the first-order law of
-:mod:`linclip.asymptotics` from the unfiltered learner to a student trained on the pairs that a
+:mod:`linclip.theory.asymptotics` from the unfiltered learner to a student trained on the pairs that a
 score filter keeps (chapter "Predicting the filtered error and choosing the threshold").
 
 Rotate to signal coordinates :math:`u = U^\top x`, :math:`v = \tilde U^\top\tilde x` and noise
@@ -14,10 +14,10 @@ noise coordinates are independent of them. So the kept pairs have
   everything else);
 * signal coordinates with conditional moments :math:`E[uv^\top\mid S>\theta] = s(\theta)I_r`,
   :math:`E[uu^\top\mid S>\theta] = m_u(\theta)I_r`, :math:`E[vv^\top\mid S>\theta] = m_v(\theta)I_r`
-  (computed exactly by :func:`linclip.score_law.kept_moments`);
+  (computed exactly by :func:`linclip.theory.filtered_law.kept_moments`);
 * an effective sample size :math:`n_{\rm kept} = P(\theta)\,n_{\rm pool}`.
 
-The first-order law of :func:`linclip.asymptotics.first_order_sin_theta_sq` then applies with
+The first-order law of :func:`linclip.theory.asymptotics.first_order_sin_theta_sq` then applies with
 :math:`\eta \to s(\theta)`, :math:`1+\tilde\gamma^{-1} \to m_v(\theta)`, :math:`n \to n_{\rm kept}`:
 
 .. math::
@@ -100,10 +100,10 @@ def _tail_table(r: int, gamma: float, gamma_t: float) -> tuple[np.ndarray, np.nd
 
 @lru_cache(maxsize=4096)
 def _threshold_for_fraction(q: float, eta: float, r: int, gamma: float, gamma_t: float) -> float:
-    r""":math:`\theta` with :math:`P(\theta) = q` (as :func:`linclip.score_law.threshold_for_fraction`).
+    r""":math:`\theta` with :math:`P(\theta) = q` (as :func:`linclip.theory.filtered_law.threshold_for_fraction`).
 
     Brackets the root on a cached grid of component tails, so the root finder needs only a few
-    evaluations; falls back to :func:`~linclip.score_law.threshold_for_fraction` off the grid.
+    evaluations; falls back to :func:`~linclip.theory.filtered_law.threshold_for_fraction` off the grid.
     """
     grid, p1, p0 = _tail_table(r, gamma, gamma_t)
     kept = eta * p1 + (1.0 - eta) * p0
@@ -226,7 +226,7 @@ class FilteredPrediction:
         the teacher methods with the teacher correction).
     teacher_err : float
         For the teacher methods, the predicted :math:`E[\mathrm{ERR}]` of the teacher itself
-        (:func:`linclip.asymptotics.predict_unfiltered` on its :math:`n_T` pairs); NaN otherwise.
+        (:func:`linclip.theory.asymptotics.predict_unfiltered` on its :math:`n_T` pairs); NaN otherwise.
     teacher_distortion : float
         For the teacher methods, :func:`teacher_distortion` of the teacher; NaN otherwise. Its
         effect (second order) is not in the prediction.
@@ -328,13 +328,13 @@ def predict_filtered(
        E\|\sin\Theta_{\tilde U}\|_F^2 \approx \frac{r(\tilde d-r)\,\tilde\gamma^{-1}m_u}{s^2(n_{\rm kept}-1)},
 
     each side a scaled :math:`\chi` law, the two independent; :math:`E[\mathrm{ERR}]` by
-    :func:`linclip.asymptotics.expected_max`. Per method:
+    :func:`linclip.theory.asymptotics.expected_max`. Per method:
 
     * ``none``: :math:`n_{\rm kept} = n`, :math:`s = \eta`, :math:`m_u = 1+\gamma^{-1}`,
       :math:`m_v = 1+\tilde\gamma^{-1}` (the same as
-      :func:`linclip.asymptotics.predict_unfiltered`);
+      :func:`linclip.theory.asymptotics.predict_unfiltered`);
     * ``oracle-score``: the exact kept moments of the oracle-score tail :math:`S > \theta`
-      (:func:`linclip.score_law.kept_moments`) and :math:`n_{\rm kept} = P(\theta)\,n`;
+      (:func:`linclip.theory.filtered_law.kept_moments`) and :math:`n_{\rm kept} = P(\theta)\,n`;
     * ``teacher``: the same, plus (with ``teacher_tilt``) the part of the teacher's own tilt that
       the student inherits: :math:`X_S \approx Z_K/s + \lambda X_T` with
       :math:`\lambda_x = \gamma^{-1}\kappa_v/s`, which adds
