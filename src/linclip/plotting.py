@@ -71,7 +71,7 @@ def add_reference_slope(ax, x: Sequence[float], slope: float, anchor: tuple[floa
 
 def loglog_errorbar(ax, summary, x: str, y: str = "err_mean", yerr: str = "err_sem",
                     hue: str = "method", labels: dict | None = None) -> None:
-    """Plot a summary table (from :func:`linclip.experiments.summarize`) on log-log axes."""
+    """Plot a summary table (from :func:`linclip.experiments.grid.summarize`) on log-log axes."""
     for key, group in summary.groupby(hue, sort=False):
         group = group.sort_values(x)
         ax.errorbar(group[x], group[y], yerr=group[yerr] if yerr else None, marker="o",

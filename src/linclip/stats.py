@@ -19,6 +19,7 @@ __all__ = [
     "Breakdown",
     "locate_breakdown",
     "summarize",
+    "SUMMARY_COLUMNS",
 ]
 
 
@@ -95,7 +96,7 @@ def fit_rate(x, y, *, y_sem=None, lo: float | None = None, hi: float | None = No
         slope's standard error is the weighted one, inflated by
         :math:`\sqrt{\chi^2/(k-2)}` when that exceeds one (a curve that is not a power law
         gets an honest, larger uncertainty). Without ``y_sem`` this is
-        :func:`linclip.plotting.fit_loglog_slope` on the window.
+        :func:`linclip.stats.fit_loglog_slope` on the window.
     lo, hi : float, optional
         Window of ``x`` values used.
 
@@ -140,7 +141,7 @@ def mean_sem(frame: pd.DataFrame, by, columns) -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        One row per trial (e.g. from :func:`perturbation_anatomy`).
+        One row per trial (e.g. from :func:`~linclip.experiments.anatomy.perturbation_anatomy`).
     by : str or sequence of str
         Grouping columns (e.g. ``["gamma", "eta"]``).
     columns : sequence of str
@@ -271,7 +272,8 @@ def summarize(
     """Mean, spread and standard error of ERR (and the kept fractions) per group.
 
     The one summariser of the package: it reads every result table (trial rows of
-    :func:`linclip.run_grid`, the reproduce CSV, :func:`linclip.experiments.comparisons.simulate_filtered`).
+    :func:`linclip.experiments.grid.run_grid`, the reproduce CSV,
+    :func:`linclip.experiments.comparisons.simulate_filtered`).
     A kept fraction missing from the rows is derived as ``n_kept / n_pool``, a clean fraction
     among the kept as ``n_kept_clean / n_kept``.
 

@@ -1,6 +1,6 @@
 r"""``python -m linclip predict``: the book's first-order error predictions.
 
-Takes the same model options as ``simulate`` (:func:`linclip.cli.add_model_arguments`) and
+Takes the same model options as ``simulate`` (:func:`linclip.cli.common.add_model_arguments`) and
 prints the predicted ERR instead of simulating it. Predictions come from
 :mod:`linclip.theory.asymptotics` (no filtering) and :mod:`linclip.theory.prediction` (the filtered student),
 the book's own derivations, not the paper's.

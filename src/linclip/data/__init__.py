@@ -1,8 +1,9 @@
 """Data: the bimodal model, samples of pairs, and the sources of sufficient statistics.
 
-* :mod:`linclip.data.model` — :class:`BimodalModel` (Assumptions 1–2), :class:`PairSample`,
-  :class:`StreamingSample`;
-* :mod:`linclip.data.sources` — the engine's sources: :class:`PairsSource` (generated pairs, the
+* :mod:`linclip.data.model` — :class:`~linclip.data.model.BimodalModel` (Assumptions 1–2),
+  :class:`~linclip.data.model.PairSample`,
+  :class:`~linclip.data.model.StreamingSample`;
+* :mod:`linclip.data.sources` — the engine's sources: :class:`~linclip.data.sources.PairsSource` (generated pairs, the
   reference) and the statistics they return;
 * :mod:`linclip.data.exact` — an exact O(1)-in-n sampler of the unfiltered cross-covariance.
 """

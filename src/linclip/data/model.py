@@ -187,7 +187,7 @@ class BimodalModel:
     # ----------------------------------------------------------------- derived quantities
     @property
     def clean_fraction(self) -> float:
-        """Alias of :attr:`eta`."""
+        """Alias of ``eta``."""
         return self.eta
 
     @property

@@ -1,14 +1,15 @@
 """Experiments: grids of trials, the paper's experiment definitions, the resumable runner.
 
-* :mod:`linclip.experiments.grid` — :func:`run_trial`, :func:`run_grid` (tidy DataFrames) and
-  the seed contract (:func:`trial_seed`, :func:`trial_source`);
-* :mod:`linclip.experiments.configs` — Figure 3a and Table 1 as :class:`ExperimentConfig`;
-* :mod:`linclip.experiments.runner` — :func:`run_experiment`, resumable, CSV per trial;
+* :mod:`linclip.experiments.grid` — :func:`~linclip.experiments.grid.run_trial`,
+  :func:`~linclip.experiments.grid.run_grid` (tidy DataFrames) and
+  the seed contract (:func:`~linclip.experiments.grid.trial_seed`, :func:`~linclip.experiments.grid.trial_source`);
+* :mod:`linclip.experiments.configs` — Figure 3a and Table 1 as :class:`~linclip.experiments.configs.ExperimentConfig`;
+* :mod:`linclip.experiments.runner` — :func:`~linclip.experiments.runner.run_experiment`, resumable, CSV per trial;
 * :mod:`linclip.experiments.analysis` — summaries, slope fits, Table 1, predictions;
 * :mod:`linclip.experiments.comparisons` — prediction against simulation;
 * :mod:`linclip.experiments.anatomy` — trials with the internals of the proofs;
 * :mod:`linclip.experiments.figures` — Figure 3a from per-trial rows;
-* :mod:`linclip.experiments.archive` — committed results, read with :func:`load_result`.
+* :mod:`linclip.experiments.archive` — committed results, read with :func:`~linclip.experiments.archive.load_result`.
 
 Reproducibility contract: trial ``t`` at ``(n, eta)`` draws its data from
 ``SeedSequence(seed, spawn_key=(n, eta_key, t))``, whatever else is in the grid and however many

@@ -30,7 +30,7 @@ def trial_pairs(
     model: BimodalModel, n: int, trial: int, seed: int = 0
 ) -> tuple[BimodalModel, np.ndarray, np.ndarray]:
     r"""The pairs (and the model with its per-trial bases) that
-    :func:`linclip.experiments.run_grid` uses for trial ``trial`` at ``(n, model.eta)``.
+    :func:`linclip.experiments.grid.run_grid` uses for trial ``trial`` at ``(n, model.eta)``.
 
     Returns
     -------
@@ -50,7 +50,7 @@ def trial_pairs(
 def perturbation_anatomy(model: BimodalModel, n: int, trials: int, seed: int = 0) -> pd.DataFrame:
     r"""Unfiltered trials with the internals of Corollary 1's proof.
 
-    For each trial (same pairs as :func:`linclip.experiments.run_grid` with the same ``seed``),
+    For each trial (same pairs as :func:`linclip.experiments.grid.run_grid` with the same ``seed``),
     :math:`E = S_n - \eta U\tilde U^\top` is fed to :func:`linclip.theory.perturbation.wedin_bound`.
 
     Parameters

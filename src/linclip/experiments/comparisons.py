@@ -47,7 +47,7 @@ def simulate_unfiltered_errors(
 ) -> pd.DataFrame:
     r"""ERR of the unfiltered learner over ``trials`` exact draws of :math:`S_n`.
 
-    Uses the sampler of :func:`sample_cross_covariance`, so the cost does not grow with
+    Uses the sampler of :func:`~linclip.data.exact.sample_cross_covariance`, so the cost does not grow with
     :math:`n`. The learned subspaces are the top-:math:`r` singular subspaces of :math:`S_n`
     (as for :func:`linclip.learners.contrastive.closed_form_encoders`); the bases are the model's
     :math:`U, \tilde U` (ERR's law does not depend on them).
@@ -102,7 +102,7 @@ def compare_unfiltered(
     r"""Predicted versus simulated error of the unfiltered learner, one row per :math:`n`.
 
     Simulations use :func:`simulate_unfiltered_errors` (exact in law, cost independent of
-    :math:`n`); predictions use :func:`predict_unfiltered`.
+    :math:`n`); predictions use :func:`~linclip.theory.asymptotics.predict_unfiltered`.
 
     Parameters
     ----------
@@ -162,7 +162,7 @@ def compare_unfiltered(
 def _trial_pairs(
     model: BimodalModel, n: int, trial: int, seed: int, resample_bases: bool
 ) -> tuple[BimodalModel, PairSample]:
-    """The model and pairs of trial ``trial``, exactly as :func:`linclip.run_grid` draws them."""
+    """The model and pairs of trial ``trial``, exactly as :func:`linclip.experiments.grid.run_grid` draws them."""
     model, pairs = trial_source(model, n, trial, seed=seed, resample_bases=resample_bases)
     if not isinstance(pairs, PairSample):
         raise ValueError(
@@ -186,7 +186,7 @@ def simulate_filtered(
 ) -> pd.DataFrame:
     r"""Simulate the students of several methods and knobs on the same pairs.
 
-    Each trial draws its pairs exactly as :func:`linclip.run_grid` does (same seed contract) and
+    Each trial draws its pairs exactly as :func:`linclip.experiments.grid.run_grid` does (same seed contract) and
     runs every (method, knob) in one call of the engine
     (:func:`linclip.filters.engine.run_methods`): each pool is scored once, and the students
     of all kept fractions :math:`q` (top :math:`\lceil q\,n_{\rm pool}\rceil` scores) and
@@ -202,7 +202,7 @@ def simulate_filtered(
     keep_fractions, thetas : sequence of float
         Knobs for the score filters (at least one knob if a score filter is requested).
     methods : sequence of str
-        Any of :data:`linclip.filters.METHODS`; ``none`` and ``oracle-clean`` ignore the knobs.
+        Any of :data:`linclip.filters.scores.METHODS`; ``none`` and ``oracle-clean`` ignore the knobs.
     trials : int
         Trials.
     seed : int
@@ -268,7 +268,8 @@ def compare_filtered(
 ) -> pd.DataFrame:
     r"""Predicted versus simulated mean ERR over a grid of :math:`(\eta, q)`, per method.
 
-    Simulations use :func:`simulate_filtered`; predictions use :func:`predict_filtered` with the
+    Simulations use :func:`simulate_filtered`; predictions use
+    :func:`~linclip.theory.prediction.predict_filtered` with the
     same kept fraction. ``none`` and ``oracle-clean`` rows carry ``keep_fraction`` NaN.
 
     Parameters

@@ -6,20 +6,20 @@ Three pieces:
   :class:`ExperimentConfig` for ``"fig3a"`` (ERR against the clean fraction :math:`\eta`) or
   ``"table1"`` (ERR against the kept fraction :math:`q`), at ``"book"`` scale (small enough for a
   notebook) or ``"paper"`` scale (the paper's :math:`n = 10^7` for Figure 3a).
-* **A fused trial.** :func:`run_methods_fused` runs several methods of
+* **A fused trial.** :func:`~linclip.experiments.runner.run_methods_fused` runs several methods of
   :mod:`linclip.filters` on one sample while sharing the passes over the data: pass 1 trains
   the unfiltered learner, the clean-label oracle and the teachers; pass 2 scores with the
   teachers and accumulates every kept set. Its results equal those of separate
-  :func:`linclip.filters.run_method` calls exactly (same chunks, same accumulation order), but a
+  :func:`linclip.filters.methods.run_method` calls exactly (same chunks, same accumulation order), but a
   streamed :math:`n = 10^7` trial generates its data about 1.5 times instead of about 11 times.
-* **A resumable runner.** :func:`run_experiment` appends every finished trial to a CSV file
+* **A resumable runner.** :func:`~linclip.experiments.runner.run_experiment` appends every finished trial to a CSV file
   (flushed per trial), skips the trials already in the file when it is restarted, and rewrites
   the file in a canonical order when the run completes, so an interrupted-and-resumed run ends
   with the same file as an uninterrupted one. Results do not depend on the number of worker
   processes.
 
 Reproducibility contract: trial ``t`` at clean fraction ``eta`` uses exactly the bases and the
-pairs of :func:`linclip.experiments.run_trial` for ``(seed, n, eta, t)``.
+pairs of :func:`linclip.experiments.grid.run_trial` for ``(seed, n, eta, t)``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..data.model import BimodalModel
 from .grid import MethodSpec
 
 __all__ = [
+    "CSV_COLUMNS",
     "EXPERIMENTS",
     "SCALES",
     "PAPER_ETAS",
@@ -46,7 +47,8 @@ __all__ = [
 EXPERIMENTS = ("fig3a", "table1")
 SCALES = ("book", "paper")
 
-#: Columns of the per-trial CSV, one row per (eta, trial, method).
+#: Columns of the per-trial CSV, one row per (eta, trial, method): a projection of
+#: :data:`linclip.experiments.rows.TRIAL_COLUMNS`.
 CSV_COLUMNS = [
     "eta",
     "n",
@@ -118,7 +120,7 @@ class ExperimentConfig:
     rho : float
         Regularisation :math:`\rho` (does not change the learned subspaces).
     seed : int
-        Root seed (see :func:`linclip.experiments.trial_seed`).
+        Root seed (see :func:`linclip.experiments.grid.trial_seed`).
     chunk_size : int
         Pairs per chunk when a trial streams its data (:math:`n >` ``IN_MEMORY_LIMIT``).
     regimes : tuple of Regime

@@ -35,14 +35,15 @@ def plot_fig3a(
     Parameters
     ----------
     summary : DataFrame
-        Output of :func:`summarize_trials`.
+        Output of :func:`~linclip.experiments.analysis.summarize_trials`.
     slopes : DataFrame, optional
-        Output of :func:`fit_regimes`; each fit is drawn as a dotted line over its range and
+        Output of :func:`~linclip.experiments.analysis.fit_regimes`; each fit is drawn as a dotted
+        line over its range and
         its slope is added to the legend.
     ax : matplotlib Axes, optional
     title : str, optional
     predictions : DataFrame, optional
-        Output of :func:`first_order_errors`, drawn as thin lines in each method's colour.
+        Output of :func:`~linclip.experiments.analysis.first_order_errors`, drawn as thin lines in each method's colour.
     shade_below : float, optional
         Shade :math:`\eta` below this value, e.g. :math:`\sqrt{\max\{d,\tilde d\}/n}`, where
         the paper's sample-size condition fails.

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
-    "MethodSpec",
+    "IN_MEMORY_LIMIT",
+    "spec_dict",
     "eta_key",
     "trial_seed",
     "trial_source",
@@ -36,6 +37,8 @@ __all__ = [
     "ROW_COLUMNS",
 ]
 
+#: Columns of :func:`run_grid` (the one row schema,
+#: :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
 ROW_COLUMNS = TRIAL_COLUMNS
 
 #: Above this many pairs a trial streams its data in chunks instead of holding it in memory.
@@ -70,7 +73,8 @@ def trial_source(
     The bases (if ``resample_bases``) and the pairs come from :func:`trial_seed`, so every
     runner that goes through this function sees the same data for the same
     ``(seed, n, eta, trial)``. Up to :data:`IN_MEMORY_LIMIT` pairs the sample is held in memory
-    (a :class:`PairSample`); above it, it is a :class:`StreamingSample` regenerated chunk by
+    (a :class:`~linclip.data.model.PairSample`); above it, it is a
+    :class:`~linclip.data.model.StreamingSample` regenerated chunk by
     chunk, with identical pairs.
     """
     ss = trial_seed(seed, n, model.eta, trial)

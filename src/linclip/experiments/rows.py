@@ -1,4 +1,4 @@
-"""One row schema for every result table: trial rows of :func:`run_grid`, the comparisons and
+"""One row schema for every result table: trial rows of :func:`~linclip.experiments.grid.run_grid`, the comparisons and
 (as a projection) the reproduce CSV.
 
 Each row describes one (trial, method, knob): the model, the method and its knob, the student's

@@ -28,7 +28,6 @@ from .grid import MethodSpec, trial_source
 from .rows import trial_rows
 
 __all__ = [
-    "CSV_COLUMNS",
     "run_fused_trial",
     "run_methods_fused",
     "run_experiment",
@@ -73,9 +72,9 @@ def run_methods_fused(
 def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[dict]:
     """One trial of an experiment: every method of ``config`` on the same pairs.
 
-    Uses the bases and pairs of :func:`linclip.experiments.run_trial` for
+    Uses the bases and pairs of :func:`linclip.experiments.grid.run_trial` for
     ``(config.seed, config.n, eta, trial)`` and the one engine, and returns one row per method
-    with the columns :data:`CSV_COLUMNS` (a projection of
+    with the columns :data:`~linclip.experiments.configs.CSV_COLUMNS` (a projection of
     :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
     """
     model, source = trial_source(
@@ -318,7 +317,7 @@ def run_experiment(
     Parameters
     ----------
     config : ExperimentConfig
-        The experiment (see :func:`experiment_config`).
+        The experiment (see :func:`~linclip.experiments.configs.experiment_config`).
     out_dir : path, optional
         Directory for the resumable outputs (:func:`output_paths`). Every finished trial is
         appended to the CSV and flushed; on a restart, the (eta, trial) pairs already complete
@@ -336,7 +335,7 @@ def run_experiment(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`CSV_COLUMNS`, trials ``0 .. config.trials - 1``, canonical order.
+        Columns :data:`~linclip.experiments.configs.CSV_COLUMNS`, trials ``0 .. config.trials - 1``, canonical order.
 
     Notes
     -----

@@ -1,10 +1,11 @@
 r"""Filters: scores, masks, methods and the one simulation engine (brief §4).
 
 * :mod:`linclip.filters.scores` — teacher and oracle scores, thresholds and kept fractions;
-* :mod:`linclip.filters.spec` — :class:`MethodSpec`, a method with its knob;
-* :mod:`linclip.filters.methods` — :func:`run_method` and :class:`FilterOutcome`;
+* :mod:`linclip.filters.spec` — :class:`~linclip.filters.spec.MethodSpec`, a method with its knob;
+* :mod:`linclip.filters.methods` — :func:`~linclip.filters.methods.run_method` and
+  :class:`~linclip.filters.engine.FilterOutcome`;
 * :mod:`linclip.filters.engine` — the one pass-sharing engine every runner calls;
-* :mod:`linclip.filters.own_data` — :func:`fit_filtered` for your own embeddings.
+* :mod:`linclip.filters.own_data` — :func:`~linclip.filters.own_data.fit_filtered` for your own embeddings.
 
 Methods
 -------

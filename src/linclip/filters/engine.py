@@ -5,8 +5,8 @@ r"""The one simulation engine: any set of methods and one learner on one source 
 decides how: :class:`~linclip.data.sources.PairsSource` generates the pairs in one pass where
 the filters allow it), fits the teachers when the source calls back for their score matrices,
 and fits one student per method from the statistics of its kept set. Every runner of the
-package calls it: :func:`linclip.filters.run_method`, :func:`linclip.experiments.run_trial`
-and :func:`~linclip.experiments.run_grid`, the paper's experiments
+package calls it: :func:`linclip.filters.methods.run_method`, :func:`linclip.experiments.grid.run_trial`
+and :func:`~linclip.experiments.grid.run_grid`, the paper's experiments
 (:func:`linclip.experiments.runner.run_experiment`) and the prediction-versus-simulation
 comparisons (:func:`linclip.experiments.comparisons.simulate_filtered`).
 
@@ -154,7 +154,7 @@ def run_methods(
     U, U_t : ndarray, optional
         True bases, needed by ``oracle-score``.
     score_units : {"oracle", "raw"}
-        Units of the teachers' scores (:func:`linclip.filters.teacher_score_matrix`).
+        Units of the teachers' scores (:func:`linclip.filters.scores.teacher_score_matrix`).
 
     Returns
     -------

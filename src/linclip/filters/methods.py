@@ -42,7 +42,7 @@ __all__ = ["FilterOutcome", "fit_source", "run_method"]
 
 
 class PairSource(Protocol):
-    """Anything that yields :class:`PairSample` chunks, identically on every call."""
+    """Anything that yields :class:`~linclip.data.model.PairSample` chunks, identically on every call."""
 
     def chunks(self) -> Iterator[PairSample]: ...
 
@@ -97,7 +97,7 @@ def run_method(
     score_units: str = "oracle",
     learner: str = "linear",
 ) -> FilterOutcome:
-    r"""Run one of :data:`METHODS` on a source of pairs.
+    r"""Run one of :data:`~linclip.filters.scores.METHODS` on a source of pairs.
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def run_method(
     U, U_t : ndarray, optional
         True bases, required by ``oracle-score``.
     score_units : {"oracle", "raw"}
-        Units of the teacher's score, see :func:`teacher_score_matrix`.
+        Units of the teacher's score, see :func:`~linclip.filters.scores.teacher_score_matrix`.
     learner : {"linear", "pca"}
         The student's learner (the teacher is always the contrastive learner).
 

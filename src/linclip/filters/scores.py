@@ -41,7 +41,9 @@ __all__ = [
     "kept_count",
 ]
 
+#: The five methods (see the module docstring).
 METHODS = ("none", "teacher", "teacher-split", "oracle-score", "oracle-clean")
+#: The methods that filter by a score (they take a threshold or a kept fraction).
 FILTERING_METHODS = ("teacher", "teacher-split", "oracle-score")
 
 

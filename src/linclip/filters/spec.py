@@ -16,12 +16,14 @@ class MethodSpec:
     Parameters
     ----------
     method : str
-        One of :data:`linclip.filters.METHODS`.
+        One of :data:`linclip.filters.scores.METHODS`.
     theta : float, optional
         Threshold :math:`\theta` (oracle units) for the filtering methods.
     keep_fraction : float, optional
         Kept fraction :math:`q` for the filtering methods.
 
+    Notes
+    -----
     A filtering method given neither knob uses the paper's untuned default :math:`\theta = 0`;
     it takes at most one knob, and the other methods take none. Everything is validated here,
     once, so a spec that exists can run.

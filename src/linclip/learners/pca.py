@@ -47,7 +47,7 @@ def fit_pca(x: np.ndarray, xt: np.ndarray, r: int) -> Encoders:
     The paper's :math:`\eta = 0` reference point (its Eq. 2): each encoder is learned
     from its own modality alone, so the pairing, and with it :math:`\eta`, plays no
     role. Rows of ``G`` (``G_t``) are the top-``r`` eigenvectors of the centred sample
-    covariance of ``x`` (``xt``), so ``subspace_error`` applies as for :func:`fit`.
+    covariance of ``x`` (``xt``), so ``subspace_error`` applies as for :func:`~linclip.learners.contrastive.fit`.
     The returned encoders carry no cross-modal information: their score matrix
     :math:`G^\top\tilde G` is not a contrastive score and must not be used to filter.
 

@@ -27,7 +27,7 @@ a *filtered* student (whose kept set changes only the moments of the signal coor
 effective sample size) can reuse it; :func:`predict_unfiltered` is the specialisation to the
 learner without filtering.
 
-The module also has an exact sampler of :math:`S_n` (:func:`sample_cross_covariance`) whose cost
+The module also has an exact sampler of :math:`S_n` (:func:`~linclip.data.exact.sample_cross_covariance`) whose cost
 does not grow with :math:`n`; it lets the book check the predictions up to the paper's
 :math:`n = 10^7` in seconds.
 """

@@ -46,17 +46,17 @@ class ClosedFormLaw:
 
     @property
     def density(self) -> sp.Expr:
-        """The density as one ``Piecewise`` in :attr:`s`."""
+        """The density as one ``Piecewise`` in ``s``."""
         return sp.Piecewise((self.density_pos, self.s >= 0), (self.density_neg, True))
 
     @property
     def tail(self) -> sp.Expr:
-        r""":math:`P(\theta) = \Pr(S>\theta)` as one ``Piecewise`` in :attr:`theta`."""
+        r""":math:`P(\theta) = \Pr(S>\theta)` as one ``Piecewise`` in ``theta``."""
         return sp.Piecewise((self.tail_pos, self.theta >= 0), (self.tail_neg, True))
 
     @property
     def conditional_mean(self) -> sp.Expr:
-        r""":math:`E[S\mid S>\theta]` as one ``Piecewise`` in :attr:`theta`."""
+        r""":math:`E[S\mid S>\theta]` as one ``Piecewise`` in ``theta``."""
         return sp.Piecewise(
             (self.partial_pos / self.tail_pos, self.theta >= 0),
             (self.partial_neg / self.tail_neg, True),

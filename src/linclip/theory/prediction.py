@@ -32,7 +32,7 @@ scale with the same factor
 
 (:math:`1/\eta` without filtering, :math:`1/\sqrt\eta` for the clean-label oracle), so the best
 threshold minimises :math:`F` and, at first order, depends on :math:`(\eta, r, \gamma, \tilde\gamma)`
-only, not on :math:`n, d, \tilde d`. :func:`optimal_keep_fraction` finds it.
+only, not on :math:`n, d, \tilde d`. :func:`~linclip.theory.thresholds.optimal_keep_fraction` finds it.
 
 The teacher methods use the same moments (the teacher is replaced by the oracle it estimates),
 plus one correction: the teacher's tilt :math:`X` brings the noise coordinates into its score,
@@ -40,8 +40,9 @@ and the student inherits the share :math:`\lambda = \gamma^{-1}\kappa_v(\theta)/
 (Stein's lemma at the threshold; first order in :math:`1/\sqrt n` but proportional to
 :math:`\gamma^{-1}`, so negligible at high signal-to-noise ratio). :func:`teacher_distortion` gives
 the size of the teacher's error *inside* the signal block, a second-order effect the prediction
-leaves out. :func:`simulate_filtered` runs the methods for many kept fractions on the same pairs,
-and :func:`compare_filtered` sets prediction against simulation.
+leaves out. :func:`~linclip.experiments.comparisons.simulate_filtered` runs the methods for many
+kept fractions on the same pairs,
+and :func:`~linclip.experiments.comparisons.compare_filtered` sets prediction against simulation.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from .score_law import ScoreLaw
 
 __all__ = ["PREDICTION_METHODS", "FilteredPrediction", "predict_filtered", "teacher_distortion"]
 
-#: Methods with a prediction (the same names as :data:`linclip.filters.METHODS`).
+#: Methods with a prediction (the same names as :data:`linclip.filters.scores.METHODS`).
 PREDICTION_METHODS = METHODS
 _SCORE_METHODS = ("teacher", "teacher-split", "oracle-score")
 _TEACHERS = ("teacher", "teacher-split")
@@ -269,7 +270,8 @@ class FilteredPrediction:
 
     @property
     def rate_factor(self) -> float:
-        r""":math:`F = \sqrt{m_v/(1+\tilde\gamma^{-1})}\,/\,(s\sqrt{q})` (see :func:`first_order_factor`).
+        r""":math:`F = \sqrt{m_v/(1+\tilde\gamma^{-1})}\,/\,(s\sqrt{q})` (see
+        :func:`~linclip.theory.thresholds.first_order_factor`).
 
         :math:`1/\eta` without filtering and :math:`1/\sqrt\eta` for the clean-label oracle;
         it leaves out the teacher correction.

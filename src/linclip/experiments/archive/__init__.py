@@ -49,7 +49,7 @@ def load_result(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     -------
     frame : pandas.DataFrame
         One row per (eta, trial, method), the columns of
-        :data:`linclip.experiments.runner.CSV_COLUMNS`.
+        :data:`linclip.experiments.configs.CSV_COLUMNS`.
     log : dict
         The run log (experiment definition, sessions with timing, machine).
 
