@@ -1,23 +1,8 @@
-r"""Teacher-based filtering (Algorithm 1) and the two oracles (brief §4).
+r"""One method on one sample: :func:`run_method` (a thin wrapper of the engine) and
+:func:`fit_source`, the closed-form fit on a stream of chunks.
 
-Every method takes a *source* of pairs: an in-memory :class:`~linclip.data.model.PairSample` or a
-:class:`~linclip.data.model.StreamingSample` that regenerates its pairs chunk by chunk; both expose
-``chunks()``. All methods therefore run unchanged from :math:`n = 10^2` to :math:`n = 10^7`.
-
-Methods
--------
-``none``
-    Train on all :math:`n` pairs.
-``teacher``
-    Practical variant: a teacher trained on all :math:`n` pairs scores all of them; the student
-    trains on the kept pairs.
-``teacher-split``
-    Algorithm 1 as written: teacher on the first :math:`\lfloor n/2\rfloor` pairs, filter and
-    student on the rest.
-``oracle-score``
-    Filter all :math:`n` pairs by the oracle score :math:`x^\top U\tilde U^\top\tilde x`.
-``oracle-clean``
-    Keep exactly the clean pairs (the oracle that knows the hidden labels).
+The methods are described in :mod:`linclip.filters`; several methods on the same pairs are
+cheaper in one call of :func:`linclip.filters.engine.run_methods`.
 """
 
 from __future__ import annotations

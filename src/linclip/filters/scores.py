@@ -1,23 +1,10 @@
-r"""Teacher-based filtering (Algorithm 1) and the two oracles (brief §4).
+r"""Scores and masks: the teacher's and the oracle's bilinear score, thresholds, kept fractions.
 
-Every method takes a *source* of pairs: an in-memory :class:`~linclip.data.model.PairSample` or a
-:class:`~linclip.data.model.StreamingSample` that regenerates its pairs chunk by chunk; both expose
-``chunks()``. All methods therefore run unchanged from :math:`n = 10^2` to :math:`n = 10^7`.
-
-Methods
--------
-``none``
-    Train on all :math:`n` pairs.
-``teacher``
-    Practical variant: a teacher trained on all :math:`n` pairs scores all of them; the student
-    trains on the kept pairs.
-``teacher-split``
-    Algorithm 1 as written: teacher on the first :math:`\lfloor n/2\rfloor` pairs, filter and
-    student on the rest.
-``oracle-score``
-    Filter all :math:`n` pairs by the oracle score :math:`x^\top U\tilde U^\top\tilde x`.
-``oracle-clean``
-    Keep exactly the clean pairs (the oracle that knows the hidden labels).
+A pair is scored by :math:`x^\top M\tilde x` with :math:`M = G_T^\top\tilde G_T` (a teacher,
+:func:`teacher_score_matrix`, in oracle units by default) or :math:`M = U\tilde U^\top` (the
+oracle, :func:`oracle_score_matrix`); a filter keeps the pairs scoring above a threshold
+:math:`\theta` (:func:`threshold_mask`) or the top fraction :math:`q` (:func:`top_fraction_mask`).
+The methods themselves are listed in :data:`METHODS`; see :mod:`linclip.filters`.
 """
 
 from __future__ import annotations
