@@ -284,6 +284,7 @@ def test_sampler_reproduces_the_exact_noise_cross_moment(n):
     )
 
 
+@pytest.mark.slow
 def test_sampler_matches_pair_level_fourth_moments():
     """The signal block's fluctuations (a mixture fourth moment) agree with real pairs at n = 12."""
     model = BimodalModel(6, 5, 2, gamma=1.0, gamma_t=2.0, eta=0.3, basis_seed=2)

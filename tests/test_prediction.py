@@ -136,6 +136,7 @@ def test_teacher_tilt_is_negligible_at_high_snr_and_large_at_low_snr():
     assert lo.inheritance_x == pytest.approx(lo.inheritance_xt)  # gamma = gamma_t
 
 
+@pytest.mark.slow
 def test_inheritance_matches_the_boundary_moment_by_monte_carlo():
     # lambda_x = gamma^{-1} kappa_v / s with kappa_v = f(theta) E[v_1^2 | S = theta] / P(theta)
     gamma, theta, eta = 1.0, 2.0, 0.3
@@ -239,6 +240,7 @@ def test_optimum_has_the_closed_form_for_r2_without_noise():
     assert opt.keep_fraction == pytest.approx(math.exp(1 - math.sqrt(2)) / 2, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_optimum_beats_every_grid_threshold():
     opt = optimal_keep_fraction(0.3, 4)
     grid = np.linspace(-6.0, 12.0, 181)
@@ -262,6 +264,7 @@ def test_grid_vertex_and_refined_optima_agree():
     assert list(fine.columns) == list(OptimalKeepFraction.__dataclass_fields__)
 
 
+@pytest.mark.slow
 def test_teacher_optimum_at_low_snr_differs_from_the_oracle():
     oracle = optimal_keep_fraction(0.3, 4, 1.0, 1.0)
     teacher = optimal_keep_fraction(0.3, 4, 1.0, 1.0, method="teacher")
@@ -369,6 +372,7 @@ def test_simulate_filtered_validation(small_model, kwargs, match):
 
 
 # ------------------------------------------------------ prediction versus simulation
+@pytest.mark.slow
 def test_oracle_score_prediction_matches_simulation_in_the_paper_geometry():
     model = BimodalModel(d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
     cmp = compare_filtered(

@@ -275,6 +275,7 @@ def test_extending_trials_equals_fresh_run(tmp_path):
     assert sorted(run_experiment(tiny_config(trials=1), tmp_path / "a")["trial"].unique()) == [0]
 
 
+@pytest.mark.slow
 def test_jobs_do_not_change_results(tmp_path):
     cfg = tiny_config(trials=2)
     run_experiment(cfg, tmp_path / "one", jobs=1)
@@ -336,6 +337,7 @@ def test_summarize_and_fit_regimes_recover_slope():
     assert fits["points"].iloc[0] == 5
 
 
+@pytest.mark.slow
 def test_table1_rows_and_figure(tmp_path):
     cfg = ExperimentConfig(
         "table1",
@@ -398,6 +400,7 @@ def test_cli_table1_json(tmp_path, capsys):
     assert (tmp_path / "table1_book_table.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_fig3a_book_json(tmp_path, capsys, monkeypatch):
     import linclip.experiments.configs as rp
 

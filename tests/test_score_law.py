@@ -322,6 +322,7 @@ def test_threshold_for_fraction_round_trip(eta):
     assert threshold_for_fraction(1.0, eta, 4) == -math.inf
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(q=st.floats(0.001, 0.999), eta=st.floats(0.01, 1.0), r=st.integers(1, 12))
 def test_threshold_round_trip_property(q, eta, r):

@@ -54,8 +54,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize
 
+from .._knobs import METHODS, check_filter_knob
 from .._validate import check_int, check_positive, check_probability
-from ..filters import METHODS, check_filter_knob
 from .asymptotics import ChiLaw, expected_max, first_order_sin_theta_sq, predict_unfiltered
 from .filtered_law import kept_moments, threshold_for_fraction
 from .score_law import ScoreLaw
