@@ -45,16 +45,28 @@ CHUNK = 200_000
 CASES = {
     "fit_1e5": ("sample n pairs in memory + closed-form fit", 100_000, 1.0, 100.0),
     "fit_1e6": ("sample n pairs in memory + closed-form fit", 1_000_000, 5.0, 1000.0),
-    "stream_teacher_1e6": ("run_method('teacher', theta=0) on a StreamingSample", 1_000_000,
-                           10.0, 500.0),
+    "stream_teacher_1e6": (
+        "run_method('teacher', theta=0) on a StreamingSample",
+        1_000_000,
+        10.0,
+        500.0,
+    ),
 }
 LARGE_CASES = {
-    "stream_teacher_1e7": ("run_method('teacher', theta=0) on a StreamingSample", 10_000_000,
-                           100.0, 500.0),
+    "stream_teacher_1e7": (
+        "run_method('teacher', theta=0) on a StreamingSample",
+        10_000_000,
+        100.0,
+        500.0,
+    ),
     # One (eta, trial) task of `python -m linclip reproduce fig3a --scale paper`: the fused
     # runner shares data passes between none, teacher-split and oracle-clean.
-    "fig3a_paper_trial": ("reproduce.run_fused_trial: none + teacher-split + oracle-clean",
-                          10_000_000, 60.0, 500.0),
+    "fig3a_paper_trial": (
+        "reproduce.run_fused_trial: none + teacher-split + oracle-clean",
+        10_000_000,
+        60.0,
+        500.0,
+    ),
 }
 
 
@@ -100,9 +112,16 @@ def run_case(name: str) -> dict:
         _, traced_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         split = next(row for row in rows if row["method"] == "teacher-split")
-        return dict(case=name, n=n, time_s=elapsed, cpu_s=cpu, rss_mb=_peak_rss_mb() - rss0,
-                    traced_mb=traced_peak / 2**20, err=split["err"],
-                    kept_fraction=split["n_kept"] / split["n_pool"])
+        return dict(
+            case=name,
+            n=n,
+            time_s=elapsed,
+            cpu_s=cpu,
+            rss_mb=_peak_rss_mb() - rss0,
+            traced_mb=traced_peak / 2**20,
+            err=split["err"],
+            kept_fraction=split["n_kept"] / split["n_pool"],
+        )
     else:
         stream = StreamingSample(model, n, seed=1, chunk_size=CHUNK)
         out = run_method(stream, "teacher", model.r, theta=0.0)
@@ -112,14 +131,23 @@ def run_case(name: str) -> dict:
     tracemalloc.stop()
     rss = _peak_rss_mb() - rss0
     err = subspace_error(enc, model.U, model.U_t).err
-    return dict(case=name, n=n, time_s=elapsed, cpu_s=cpu, rss_mb=rss,
-                traced_mb=traced_peak / 2**20, err=err, kept_fraction=kept)
+    return dict(
+        case=name,
+        n=n,
+        time_s=elapsed,
+        cpu_s=cpu,
+        rss_mb=rss,
+        traced_mb=traced_peak / 2**20,
+        err=err,
+        kept_fraction=kept,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--large", action="store_true",
-                        help="also run the streaming teacher trial at n = 1e7")
+    parser.add_argument(
+        "--large", action="store_true", help="also run the streaming teacher trial at n = 1e7"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run a single case
     args = parser.parse_args(argv)
@@ -131,45 +159,71 @@ def main(argv: list[str] | None = None) -> int:
     cases = dict(CASES, **(LARGE_CASES if args.large else {}))
     results = []
     for name, (desc, n, t_target, m_target) in cases.items():
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", name],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--one", name],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
-            results.append(dict(case=name, n=n, error=proc.stderr.strip().splitlines()[-1],
-                                passed=False))
+            results.append(
+                dict(case=name, n=n, error=proc.stderr.strip().splitlines()[-1], passed=False)
+            )
             continue
         res = json.loads(proc.stdout)
-        res.update(description=desc, time_target_s=t_target, rss_target_mb=m_target,
-                   time_ok=res["time_s"] < t_target, rss_ok=res["rss_mb"] < m_target)
+        res.update(
+            description=desc,
+            time_target_s=t_target,
+            rss_target_mb=m_target,
+            time_ok=res["time_s"] < t_target,
+            rss_ok=res["rss_mb"] < m_target,
+        )
         res["passed"] = res["time_ok"] and res["rss_ok"]
         results.append(res)
 
     ok = all(r["passed"] for r in results)
     if args.json:
-        print(json.dumps(dict(results=results, passed=ok, cpu_count=os.cpu_count(),
-                              load_average=os.getloadavg())))
+        print(
+            json.dumps(
+                dict(
+                    results=results,
+                    passed=ok,
+                    cpu_count=os.cpu_count(),
+                    load_average=os.getloadavg(),
+                )
+            )
+        )
         return 0 if ok else 1
 
-    print(f"linclip core benchmarks ({os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f}; d = {MODEL['d']}, d~ = {MODEL['d_t']}, r = {MODEL['r']}, "
-          f"eta = {ETA})")
-    header = (f"{'case':<20} {'n':>9} {'time (s)':>9} {'target':>7} {'CPU (s)':>8} "
-              f"{'peak RSS +MB':>13} "
-              f"{'target':>7} {'traced MB':>10} {'ERR':>10}  result")
+    print(
+        f"linclip core benchmarks ({os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}; d = {MODEL['d']}, d~ = {MODEL['d_t']}, r = {MODEL['r']}, "
+        f"eta = {ETA})"
+    )
+    header = (
+        f"{'case':<20} {'n':>9} {'time (s)':>9} {'target':>7} {'CPU (s)':>8} "
+        f"{'peak RSS +MB':>13} "
+        f"{'target':>7} {'traced MB':>10} {'ERR':>10}  result"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         if "error" in r:
             print(f"{r['case']:<20} {r['n']:>9.0e}  ERROR: {r['error']}")
             continue
-        print(f"{r['case']:<20} {r['n']:>9.0e} {r['time_s']:>9.2f} {r['time_target_s']:>7.1f} "
-              f"{r['cpu_s']:>8.2f} {r['rss_mb']:>13.1f} {r['rss_target_mb']:>7.0f} "
-              f"{r['traced_mb']:>10.1f} "
-              f"{r['err']:>10.3e}  {'PASS' if r['passed'] else 'FAIL'}"
-              + ("" if r["passed"] else
-                 f" ({'time' if not r['time_ok'] else ''}"
-                 f"{' ' if not (r['time_ok'] or r['rss_ok']) else ''}"
-                 f"{'memory' if not r['rss_ok'] else ''})"))
+        print(
+            f"{r['case']:<20} {r['n']:>9.0e} {r['time_s']:>9.2f} {r['time_target_s']:>7.1f} "
+            f"{r['cpu_s']:>8.2f} {r['rss_mb']:>13.1f} {r['rss_target_mb']:>7.0f} "
+            f"{r['traced_mb']:>10.1f} "
+            f"{r['err']:>10.3e}  {'PASS' if r['passed'] else 'FAIL'}"
+            + (
+                ""
+                if r["passed"]
+                else f" ({'time' if not r['time_ok'] else ''}"
+                f"{' ' if not (r['time_ok'] or r['rss_ok']) else ''}"
+                f"{'memory' if not r['rss_ok'] else ''})"
+            )
+        )
     print("all targets met" if ok else "SOME TARGETS FAILED")
     return 0 if ok else 1
 

@@ -72,6 +72,12 @@ else
 fi
 # --- end of PDF edition lines ----------------------------------------------------------------
 
+run_step "Lint and type-check (ruff, mypy)" \
+    bash -c "ruff check src tests benchmarks && ruff format --check src tests benchmarks && mypy"
+
+run_step "Doctests (Examples sections of the package)" \
+    env MPLBACKEND=Agg python -m pytest -q --doctest-modules src/linclip
+
 run_step "Unit tests" \
     env MPLBACKEND=Agg python -m pytest tests --ignore=tests/site
 

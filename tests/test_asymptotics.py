@@ -12,15 +12,20 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from linclip import BimodalModel, cross_covariance, run_grid
-from linclip.asymptotics import (ChiLaw, compare_unfiltered, expected_max,
-                                 first_order_sin_theta_sq,
-                                 predict_unfiltered, sample_cross_covariance,
-                                 simulate_unfiltered_errors)
+from linclip.asymptotics import (
+    ChiLaw,
+    compare_unfiltered,
+    expected_max,
+    first_order_sin_theta_sq,
+    predict_unfiltered,
+    sample_cross_covariance,
+    simulate_unfiltered_errors,
+)
 from linclip.theory import corollary1_rate, sample_size_condition
 
 
 def _complement(U: np.ndarray) -> np.ndarray:
-    return np.linalg.svd(U, full_matrices=True)[0][:, U.shape[1]:]
+    return np.linalg.svd(U, full_matrices=True)[0][:, U.shape[1] :]
 
 
 # ------------------------------------------------------------------------------ ChiLaw
@@ -31,7 +36,7 @@ def test_chi_law_moments(dof, scale):
     assert law.mean_sq == pytest.approx(dof * scale, rel=1e-12)
     assert law.moment(2) == pytest.approx(law.mean_sq, rel=1e-10)
     assert law.mean == pytest.approx(math.sqrt(scale) * stats.chi.mean(dof), rel=1e-9)
-    assert law.mean <= math.sqrt(law.mean_sq) * (1 + 1e-12)          # Jensen
+    assert law.mean <= math.sqrt(law.mean_sq) * (1 + 1e-12)  # Jensen
     assert law.std**2 == pytest.approx(law.mean_sq - law.mean**2, rel=1e-6, abs=1e-300)
 
 
@@ -56,9 +61,17 @@ def test_chi_law_degenerate_is_point_mass_at_zero(law):
     assert law.quantile(0.9) == 0.0
 
 
-@pytest.mark.parametrize("dof, scale, match", [
-    (-1, 1.0, "dof"), (2.5, 1.0, "dof"), (3, -1.0, "scale"), (3, math.nan, "scale"),
-    (3, math.inf, "scale"), (3, True, "scale")])
+@pytest.mark.parametrize(
+    "dof, scale, match",
+    [
+        (-1, 1.0, "dof"),
+        (2.5, 1.0, "dof"),
+        (3, -1.0, "scale"),
+        (3, math.nan, "scale"),
+        (3, math.inf, "scale"),
+        (3, True, "scale"),
+    ],
+)
 def test_chi_law_validation(dof, scale, match):
     with pytest.raises(ValueError, match=match):
         ChiLaw(dof, scale)
@@ -74,25 +87,43 @@ def test_chi_law_method_validation():
 
 # ------------------------------------------------------------ first_order_sin_theta_sq
 def test_first_order_formula():
-    law = first_order_sin_theta_sq(n_eff=101, ambient_dim=10, r=4, noise_var=0.5,
-                                   partner_second_moment=2.0, signal_cross_moment=0.25)
+    law = first_order_sin_theta_sq(
+        n_eff=101,
+        ambient_dim=10,
+        r=4,
+        noise_var=0.5,
+        partner_second_moment=2.0,
+        signal_cross_moment=0.25,
+    )
     assert law.dof == 24
     assert law.scale == pytest.approx(0.5 * 2.0 / (0.25**2 * 100))
     assert law.mean_sq == pytest.approx(24 * 0.5 * 2.0 / (0.0625 * 100))
 
 
 @settings(max_examples=50, deadline=None)
-@given(n=st.floats(2.0, 1e8), D=st.integers(1, 60), r=st.integers(1, 10),
-       sigma2=st.floats(1e-6, 10.0), m=st.floats(0.1, 10.0), s=st.floats(1e-3, 1.0),
-       c=st.floats(1.5, 10.0))
+@given(
+    n=st.floats(2.0, 1e8),
+    D=st.integers(1, 60),
+    r=st.integers(1, 10),
+    sigma2=st.floats(1e-6, 10.0),
+    m=st.floats(0.1, 10.0),
+    s=st.floats(1e-3, 1.0),
+    c=st.floats(1.5, 10.0),
+)
 def test_first_order_scaling_laws(n, D, r, sigma2, m, s, c):
     D = max(D, r)
     base = first_order_sin_theta_sq(n, D, r, sigma2, m, s)
     assert base.dof == r * (D - r)
     # proportional to the noise variance and the partner's moment, inversely to s^2 and n - 1
-    assert first_order_sin_theta_sq(n, D, r, c * sigma2, m, s).scale == pytest.approx(c * base.scale)
-    assert first_order_sin_theta_sq(n, D, r, sigma2, c * m, s).scale == pytest.approx(c * base.scale)
-    assert first_order_sin_theta_sq(n, D, r, sigma2, m, c * s).scale == pytest.approx(base.scale / c**2)
+    assert first_order_sin_theta_sq(n, D, r, c * sigma2, m, s).scale == pytest.approx(
+        c * base.scale
+    )
+    assert first_order_sin_theta_sq(n, D, r, sigma2, c * m, s).scale == pytest.approx(
+        c * base.scale
+    )
+    assert first_order_sin_theta_sq(n, D, r, sigma2, m, c * s).scale == pytest.approx(
+        base.scale / c**2
+    )
     n2 = c * (n - 1) + 1
     assert first_order_sin_theta_sq(n2, D, r, sigma2, m, s).scale == pytest.approx(base.scale / c)
 
@@ -102,25 +133,44 @@ def test_first_order_noiseless_and_full_dimension_are_zero():
     assert first_order_sin_theta_sq(100, 4, 4, 1.0, 1.0, 0.3).is_degenerate
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n_eff=1.0), "n_eff"), (dict(n_eff=math.nan), "n_eff"), (dict(n_eff=True), "n_eff"),
-    (dict(ambient_dim=3), "ambient_dim"), (dict(r=0), "r must"),
-    (dict(noise_var=-1e-3), "noise_var"), (dict(noise_var=math.inf), "noise_var"),
-    (dict(partner_second_moment=0.0), "partner_second_moment"),
-    (dict(signal_cross_moment=0.0), "signal_cross_moment"),
-    (dict(signal_cross_moment=-0.1), "signal_cross_moment")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_eff=1.0), "n_eff"),
+        (dict(n_eff=math.nan), "n_eff"),
+        (dict(n_eff=True), "n_eff"),
+        (dict(ambient_dim=3), "ambient_dim"),
+        (dict(r=0), "r must"),
+        (dict(noise_var=-1e-3), "noise_var"),
+        (dict(noise_var=math.inf), "noise_var"),
+        (dict(partner_second_moment=0.0), "partner_second_moment"),
+        (dict(signal_cross_moment=0.0), "signal_cross_moment"),
+        (dict(signal_cross_moment=-0.1), "signal_cross_moment"),
+    ],
+)
 def test_first_order_validation(kwargs, match):
-    args = dict(n_eff=100, ambient_dim=10, r=4, noise_var=1.0, partner_second_moment=1.0,
-                signal_cross_moment=0.3)
+    args = dict(
+        n_eff=100,
+        ambient_dim=10,
+        r=4,
+        noise_var=1.0,
+        partner_second_moment=1.0,
+        signal_cross_moment=0.3,
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         first_order_sin_theta_sq(**args)
 
 
 # -------------------------------------------------------------------------- expected_max
-@pytest.mark.parametrize("a, b", [(ChiLaw(24, 1e-6), ChiLaw(16, 1.2e-6)),
-                                  (ChiLaw(1, 3.0), ChiLaw(1, 3.0)),
-                                  (ChiLaw(2, 1e-9), ChiLaw(40, 1e-11))])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (ChiLaw(24, 1e-6), ChiLaw(16, 1.2e-6)),
+        (ChiLaw(1, 3.0), ChiLaw(1, 3.0)),
+        (ChiLaw(2, 1e-9), ChiLaw(40, 1e-11)),
+    ],
+)
 def test_expected_max_matches_monte_carlo(a, b):
     rng = np.random.default_rng(3)
     m = np.maximum(a.sample(400_000, rng), b.sample(400_000, rng))
@@ -139,8 +189,9 @@ def test_expected_max_bounds_symmetry_and_homogeneity():
     assert max(a.mean_sq, b.mean_sq) <= e2 <= a.mean_sq + b.mean_sq
     assert e1**2 <= e2
     c = 1e-8
-    assert expected_max(ChiLaw(24, c * a.scale), ChiLaw(16, c * b.scale)) == \
-        pytest.approx(math.sqrt(c) * e1, rel=1e-8)
+    assert expected_max(ChiLaw(24, c * a.scale), ChiLaw(16, c * b.scale)) == pytest.approx(
+        math.sqrt(c) * e1, rel=1e-8
+    )
 
 
 def test_expected_max_with_a_degenerate_side():
@@ -163,8 +214,8 @@ def test_predict_unfiltered_closed_forms():
     p = predict_unfiltered(n, eta, d, d_t, r, g, gt)
     assert p.err_x_sq == pytest.approx(r * (d - r) / g * (1 + 1 / gt) / (eta**2 * (n - 1)))
     assert p.err_xt_sq == pytest.approx(r * (d_t - r) / gt * (1 + 1 / g) / (eta**2 * (n - 1)))
-    assert math.sqrt(p.err_x_sq) == pytest.approx(1.1547e-3, rel=1e-4)   # root mean square
-    assert p.err_x == pytest.approx(1.1428e-3, rel=1e-4)   # chi mean: slightly below (Jensen)
+    assert math.sqrt(p.err_x_sq) == pytest.approx(1.1547e-3, rel=1e-4)  # root mean square
+    assert p.err_x == pytest.approx(1.1428e-3, rel=1e-4)  # chi mean: slightly below (Jensen)
     assert p.err_x == pytest.approx(p.law_x.mean) and p.err_xt == pytest.approx(p.law_xt.mean)
     assert max(p.err_x, p.err_xt) <= p.err <= math.sqrt(p.err_sq)
     assert p.n_condition == pytest.approx(sample_size_condition(d, d_t, g, gt, eta))
@@ -184,7 +235,9 @@ def test_prediction_versus_corollary1_shape(gamma, gamma_t):
     n, eta, d, d_t, r = 1000, 0.3, 10, 8, 4
     p = predict_unfiltered(n, eta, d, d_t, r, gamma, gamma_t)
     bound_sq = corollary1_rate(n, eta, d, d_t, r, gamma, gamma_t) ** 2
-    assert p.err_x_sq / bound_sq == pytest.approx((d - r) / (max(d, d_t) * (1 + gamma)) * n / (n - 1))
+    assert p.err_x_sq / bound_sq == pytest.approx(
+        (d - r) / (max(d, d_t) * (1 + gamma)) * n / (n - 1)
+    )
 
 
 def test_noiseless_modalities_predict_zero():
@@ -194,11 +247,21 @@ def test_noiseless_modalities_predict_zero():
     assert predict_unfiltered(1000, 0.3, 10, 8, 4, math.inf, math.inf).err == 0.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n=4), "n must"), (dict(n=100.5), "n must"), (dict(eta=0.0), "eta"),
-    (dict(eta=1.2), "eta"), (dict(d=0), "d must"), (dict(d_t=2.0 + 0.5j), "d_t"),
-    (dict(r=9), "r must"), (dict(gamma=0.0), "gamma"), (dict(gamma_t=-1.0), "gamma_t"),
-    (dict(gamma=math.nan), "gamma")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n=4), "n must"),
+        (dict(n=100.5), "n must"),
+        (dict(eta=0.0), "eta"),
+        (dict(eta=1.2), "eta"),
+        (dict(d=0), "d must"),
+        (dict(d_t=2.0 + 0.5j), "d_t"),
+        (dict(r=9), "r must"),
+        (dict(gamma=0.0), "gamma"),
+        (dict(gamma_t=-1.0), "gamma_t"),
+        (dict(gamma=math.nan), "gamma"),
+    ],
+)
 def test_predict_unfiltered_validation(kwargs, match):
     args = dict(n=1000, eta=0.3, d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
     args.update(kwargs)
@@ -216,17 +279,24 @@ def test_sampler_reproduces_the_exact_noise_cross_moment(n):
     exact = 4 * 6 * 1.0 * 1.5 / (n - 1)
     assert abs(v.mean() - exact) < 4 * v.std() / math.sqrt(v.size)
     mean_S = S.mean(axis=0)
-    assert np.abs(mean_S - model.cross_covariance()).max() < 6 * S.std(axis=0).max() / math.sqrt(20_000)
+    assert np.abs(mean_S - model.cross_covariance()).max() < 6 * S.std(axis=0).max() / math.sqrt(
+        20_000
+    )
 
 
+@pytest.mark.slow
 def test_sampler_matches_pair_level_fourth_moments():
     """The signal block's fluctuations (a mixture fourth moment) agree with real pairs at n = 12."""
     model = BimodalModel(6, 5, 2, gamma=1.0, gamma_t=2.0, eta=0.3, basis_seed=2)
     n, draws = 12, 6000
     fast = model.U.T @ sample_cross_covariance(model, n, rng=6, size=draws) @ model.U_t
     rng = np.random.default_rng(7)
-    slow = np.array([model.U.T @ cross_covariance(p.x, p.xt) @ model.U_t
-                     for p in (model.sample(n, rng) for _ in range(draws))])
+    slow = np.array(
+        [
+            model.U.T @ cross_covariance(p.x, p.xt) @ model.U_t
+            for p in (model.sample(n, rng) for _ in range(draws))
+        ]
+    )
     for i, j in [(0, 0), (0, 1)]:
         a, b = fast[:, i, j], slow[:, i, j]
         se = math.sqrt(a.var() / draws + b.var() / draws)
@@ -240,8 +310,9 @@ def test_sampler_shapes_and_validation():
     model = BimodalModel(10, 8, 4, eta=0.5)
     assert sample_cross_covariance(model, 50, rng=0).shape == (10, 8)
     assert sample_cross_covariance(model, 50, rng=0, size=3).shape == (3, 10, 8)
-    np.testing.assert_array_equal(sample_cross_covariance(model, 50, rng=4),
-                                  sample_cross_covariance(model, 50, rng=4))
+    np.testing.assert_array_equal(
+        sample_cross_covariance(model, 50, rng=4), sample_cross_covariance(model, 50, rng=4)
+    )
     with pytest.raises(ValueError, match="n must"):
         sample_cross_covariance(model, 1)
     with pytest.raises(ValueError, match="model must be a BimodalModel"):
@@ -304,8 +375,10 @@ def test_prediction_fails_in_opposite_directions_below_the_condition():
         p = predict_unfiltered(100, 0.3, 10, 8, 4, gamma, gamma)
         n = int(round(p.n_condition))
         model = BimodalModel(10, 8, 4, gamma=gamma, gamma_t=gamma, eta=0.3)
-        ratio = simulate_unfiltered_errors(model, n, 400, seed=4).err.mean() \
+        ratio = (
+            simulate_unfiltered_errors(model, n, 400, seed=4).err.mean()
             / predict_unfiltered(n, 0.3, 10, 8, 4, gamma, gamma).err
+        )
         assert (ratio > 1.5) if expect_above else (ratio < 0.97)
 
 

@@ -12,8 +12,14 @@ import sys
 
 import pytest
 
-from linclip.cli import (SUBCOMMANDS, add_model_arguments, build_parser, main,
-                         method_spec_from_args, model_from_args)
+from linclip.cli import (
+    SUBCOMMANDS,
+    add_model_arguments,
+    build_parser,
+    main,
+    method_spec_from_args,
+    model_from_args,
+)
 from linclip.experiments import MethodSpec
 
 SMALL = ["--n", "400", "--trials", "3", "--seed", "1"]
@@ -21,8 +27,10 @@ SMALL = ["--n", "400", "--trials", "3", "--seed", "1"]
 
 def strict_json(text: str) -> dict:
     """Parse one JSON document, rejecting NaN/Infinity (not valid JSON)."""
+
     def reject(name):
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=reject)
 
 
@@ -91,11 +99,25 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
     text = capsys.readouterr().out
     # the model/learner options name their symbol (n, eta, d, d~, ...); the run options say
     # what they do
-    symbols = {"--n": "pairs n", "--eta": "eta", "--d": "dimension d", "--d-t": "dimension d~",
-               "--r": "rank r",
-               "--gamma": "gamma", "--gamma-t": "gamma~", "--rho": "rho", "--theta": "theta",
-               "--keep-fraction": "fraction q", "--method": "none", "--trials": "trials",
-               "--seed": "seed", "--jobs": "worker", "--json": "JSON", "--progress": "progress"}
+    symbols = {
+        "--learner": "pca",
+        "--n": "pairs n",
+        "--eta": "eta",
+        "--d": "dimension d",
+        "--d-t": "dimension d~",
+        "--r": "rank r",
+        "--gamma": "gamma",
+        "--gamma-t": "gamma~",
+        "--rho": "rho",
+        "--theta": "theta",
+        "--keep-fraction": "fraction q",
+        "--method": "none",
+        "--trials": "trials",
+        "--seed": "seed",
+        "--jobs": "worker",
+        "--json": "JSON",
+        "--progress": "progress",
+    }
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {opt: a for a in sub.choices["simulate"]._actions for opt in a.option_strings}
     for option, symbol in symbols.items():
@@ -117,24 +139,27 @@ def test_top_level_help_lists_simulate(capsys):
     assert "simulate" in SUBCOMMANDS
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--eta", "1.5"], "eta"),
-    (["--eta", "nan"], "eta"),
-    (["--r", "20"], "r must be"),
-    (["--d", "0"], "d must be"),
-    (["--gamma", "-1"], "gamma"),
-    (["--theta", "0"], "--theta/--keep-fraction only apply to the filtering methods"),
-    (["--method", "oracle-clean", "--keep-fraction", "0.5"], "only apply to the filtering"),
-    (["--method", "teacher", "--theta", "100"], "lower the threshold"),
-    (["--method", "teacher", "--keep-fraction", "0.001"], "raise the kept fraction"),
-    (["--method", "teacher", "--keep-fraction", "0"], "keep_fraction"),
-    (["--method", "teacher", "--theta", "inf"], "theta"),
-    (["--trials", "0"], "trials"),
-    (["--seed", "-1"], "--seed"),
-    (["--jobs", "0"], "jobs"),
-    (["--rho", "0"], "rho"),
-    (["--n", "4"], "r + 1"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--eta", "1.5"], "eta"),
+        (["--eta", "nan"], "eta"),
+        (["--r", "20"], "r must be"),
+        (["--d", "0"], "d must be"),
+        (["--gamma", "-1"], "gamma"),
+        (["--theta", "0"], "--theta/--keep-fraction only apply to the filtering methods"),
+        (["--method", "oracle-clean", "--keep-fraction", "0.5"], "only apply to the filtering"),
+        (["--method", "teacher", "--theta", "100"], "lower the threshold"),
+        (["--method", "teacher", "--keep-fraction", "0.001"], "raise the kept fraction"),
+        (["--method", "teacher", "--keep-fraction", "0"], "keep_fraction"),
+        (["--method", "teacher", "--theta", "inf"], "theta"),
+        (["--trials", "0"], "trials"),
+        (["--seed", "-1"], "--seed"),
+        (["--jobs", "0"], "jobs"),
+        (["--rho", "0"], "rho"),
+        (["--n", "4"], "r + 1"),
+    ],
+)
 def test_invalid_parameters_exit_2_with_one_line(capsys, argv, fragment):
     code = main(["simulate", *SMALL, *argv])
     out, err = capsys.readouterr()
@@ -148,9 +173,13 @@ def test_invalid_parameters_exit_2_with_one_line(capsys, argv, fragment):
 
 
 def test_argparse_errors_exit_2(capsys):
-    for argv in (["simulate", "--theta", "0", "--keep-fraction", "0.5"],
-                 ["simulate", "--method", "bogus"], ["simulate", "--n", "ten"], [],
-                 ["no-such-command"]):
+    for argv in (
+        ["simulate", "--theta", "0", "--keep-fraction", "0.5"],
+        ["simulate", "--method", "bogus"],
+        ["simulate", "--n", "ten"],
+        [],
+        ["no-such-command"],
+    ):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2
@@ -161,11 +190,33 @@ def test_argparse_errors_exit_2(capsys):
 def test_model_and_method_from_args():
     p = argparse.ArgumentParser()
     add_model_arguments(p)
-    args = p.parse_args(["--eta", "0.2", "--d", "6", "--d-t", "5", "--r", "2",
-                         "--gamma", "3", "--method", "teacher", "--keep-fraction", "0.3"])
+    args = p.parse_args(
+        [
+            "--eta",
+            "0.2",
+            "--d",
+            "6",
+            "--d-t",
+            "5",
+            "--r",
+            "2",
+            "--gamma",
+            "3",
+            "--method",
+            "teacher",
+            "--keep-fraction",
+            "0.3",
+        ]
+    )
     model = model_from_args(args)
     assert (model.eta, model.d, model.d_t, model.r, model.gamma, model.gamma_t) == (
-        0.2, 6, 5, 2, 3.0, 1e4)
+        0.2,
+        6,
+        5,
+        2,
+        3.0,
+        1e4,
+    )
     assert method_spec_from_args(args) == MethodSpec("teacher", keep_fraction=0.3)
     p2 = argparse.ArgumentParser()
     add_model_arguments(p2, with_method=False)
@@ -183,9 +234,25 @@ def _env():
 
 
 def test_python_dash_m_simulate_json():
-    proc = subprocess.run([sys.executable, "-m", "linclip", "simulate", "--json", "--n", "300",
-                           "--trials", "2", "--method", "teacher"],
-                          capture_output=True, text=True, timeout=120, env=_env())
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "linclip",
+            "simulate",
+            "--json",
+            "--n",
+            "300",
+            "--trials",
+            "2",
+            "--method",
+            "teacher",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.strip().splitlines()
@@ -195,10 +262,88 @@ def test_python_dash_m_simulate_json():
     assert 0 < obj["kept_fraction_mean"] < 1
 
 
-def test_python_dash_m_error_exit_status():
-    proc = subprocess.run([sys.executable, "-m", "linclip", "simulate", "--eta", "1.5"],
-                          capture_output=True, text=True, timeout=120, env=_env())
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert len(proc.stderr.strip().splitlines()) == 1 and "eta" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_error_exit_status(capsys):
+    code = main(["simulate", "--eta", "1.5"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "eta" in err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ --learner
+def test_simulate_learner_pca_json(capsys):
+    obj = run_simulate_json(capsys, "--learner", "pca", "--eta", "0.01")
+    assert obj["learner"] == "pca" and obj["params"]["learner"] == "pca"
+    assert 0 < obj["err_mean"] < 0.1  # PCA ignores the pairing: fine even at eta = 0.01
+    lin = run_simulate_json(capsys, "--eta", "0.01")
+    assert lin["learner"] == "linear" and lin["err_mean"] > obj["err_mean"]
+
+
+def test_simulate_learner_pca_with_filter_keeps_contrastive_teacher(capsys):
+    pca = run_simulate_json(capsys, "--learner", "pca", "--method", "teacher-split")
+    lin = run_simulate_json(capsys, "--method", "teacher-split")
+    # same teacher, same kept sets: only the student differs
+    assert pca["kept_fraction_mean"] == lin["kept_fraction_mean"]
+    assert pca["kept_clean_fraction_mean"] == lin["kept_clean_fraction_mean"]
+    assert pca["err_mean"] != lin["err_mean"]
+
+
+def test_simulate_learner_recorded_in_rows():
+    from linclip import BimodalModel, run_grid
+
+    frame = run_grid(
+        BimodalModel(d=6, d_t=5, r=2),
+        n=300,
+        eta=0.5,
+        methods=["none", "teacher"],
+        trials=2,
+        learner="pca",
+    )
+    assert set(frame["learner"]) == {"pca"}
+
+
+def test_simulate_bad_learner_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--learner", "svm"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--learner" in err and "linear" in err and "Traceback" not in err
+    from linclip import BimodalModel, run_grid
+
+    with pytest.raises(ValueError, match="learner must be one of linear, pca; got 'svm'"):
+        run_grid(BimodalModel(d=6, d_t=5, r=2), n=300, eta=0.5, learner="svm")
+
+
+def test_version(capsys):
+    import linclip
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"linclip {linclip.__version__}"
+
+
+HEAVY = ("sympy", "pandas", "scipy", "matplotlib")
+
+
+def test_startup_imports_no_heavy_library():
+    """``import linclip`` and ``--help`` import none of sympy, pandas, scipy, matplotlib."""
+    code = (
+        "import sys, contextlib, io\n"
+        "import linclip\n"
+        "from linclip.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for argv in (['--help'], ['simulate', '--help'], ['predict', '--help'],\n"
+        "                 ['reproduce', '--help']):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env()
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -25,6 +23,7 @@ def _run(capsys, *argv):
 def _strict_json(text):
     def reject(name):
         raise AssertionError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=reject)
 
 
@@ -36,8 +35,19 @@ def _option_strings(command):
 
 def test_predict_is_registered_with_the_same_model_options_as_simulate():
     assert "predict" in cli.SUBCOMMANDS
-    model_options = {"--n", "--eta", "--d", "--d-t", "--r", "--gamma", "--gamma-t", "--rho",
-                     "--method", "--theta", "--keep-fraction"}
+    model_options = {
+        "--n",
+        "--eta",
+        "--d",
+        "--d-t",
+        "--r",
+        "--gamma",
+        "--gamma-t",
+        "--rho",
+        "--method",
+        "--theta",
+        "--keep-fraction",
+    }
     assert model_options <= _option_strings("simulate")
     assert model_options <= _option_strings("predict")
     assert "--json" in _option_strings("predict")
@@ -48,8 +58,24 @@ def test_every_method_has_a_predictor():
 
 
 def test_json_output_for_the_unfiltered_learner(capsys):
-    code, out, err = _run(capsys, "--n", "20000", "--eta", "0.3", "--d", "10", "--d-t", "8",
-                          "--r", "4", "--gamma", "1e4", "--gamma-t", "1e4", "--json")
+    code, out, err = _run(
+        capsys,
+        "--n",
+        "20000",
+        "--eta",
+        "0.3",
+        "--d",
+        "10",
+        "--d-t",
+        "8",
+        "--r",
+        "4",
+        "--gamma",
+        "1e4",
+        "--gamma-t",
+        "1e4",
+        "--json",
+    )
     assert code == 0 and err == ""
     assert len(out.strip().splitlines()) == 1
     result = _strict_json(out)
@@ -61,17 +87,32 @@ def test_json_output_for_the_unfiltered_learner(capsys):
     assert result["kept_fraction"] == 1.0
     assert result["n_over_condition"] == pytest.approx(p.n_over_condition)
     assert result["reliable"] is True
-    assert result["params"] == {"n": 20000, "eta": 0.3, "d": 10, "d_t": 8, "r": 4,
-                                "gamma": 1e4, "gamma_t": 1e4, "rho": 1.0, "method": "none",
-                                "theta": None, "keep_fraction": None}
+    assert result["params"] == {
+        "n": 20000,
+        "eta": 0.3,
+        "d": 10,
+        "d_t": 8,
+        "r": 4,
+        "gamma": 1e4,
+        "gamma_t": 1e4,
+        "rho": 1.0,
+        "method": "none",
+        "theta": None,
+        "keep_fraction": None,
+    }
 
 
 def test_defaults_match_simulate_defaults(capsys):
     code, out, _ = _run(capsys, "--json")
     assert code == 0
     params = _strict_json(out)["params"]
-    assert (params["n"], params["eta"], params["d"], params["d_t"], params["r"]) == \
-        (10_000, 0.3, 10, 8, 4)
+    assert (params["n"], params["eta"], params["d"], params["d_t"], params["r"]) == (
+        10_000,
+        0.3,
+        10,
+        8,
+        4,
+    )
 
 
 def test_below_the_condition_is_flagged(capsys):
@@ -97,9 +138,15 @@ def test_human_readable_output(capsys):
     assert f"{p.err:.4e}" in out and "kept fraction 1.0000" in out
 
 
-@pytest.mark.parametrize("method, knob", [
-    ("teacher", ["--keep-fraction", "0.3"]), ("teacher-split", ["--theta", "1.5"]),
-    ("oracle-score", ["--keep-fraction", "0.3"]), ("oracle-clean", [])])
+@pytest.mark.parametrize(
+    "method, knob",
+    [
+        ("teacher", ["--keep-fraction", "0.3"]),
+        ("teacher-split", ["--theta", "1.5"]),
+        ("oracle-score", ["--keep-fraction", "0.3"]),
+        ("oracle-clean", []),
+    ],
+)
 def test_json_output_for_the_filtering_methods(capsys, method, knob):
     code, out, err = _run(capsys, "--method", method, "--n", "20000", *knob, "--json")
     assert code == 0 and err == ""
@@ -150,8 +197,18 @@ def test_keeping_everything_prints_minus_infinity_as_a_string(capsys):
 
 
 def test_teacher_below_its_own_condition_is_flagged(capsys):
-    code, out, _ = _run(capsys, "--method", "teacher", "--eta", "0.01", "--n", "20000",
-                        "--keep-fraction", "0.3", "--json")
+    code, out, _ = _run(
+        capsys,
+        "--method",
+        "teacher",
+        "--eta",
+        "0.01",
+        "--n",
+        "20000",
+        "--keep-fraction",
+        "0.3",
+        "--json",
+    )
     assert code == 0
     result = _strict_json(out)
     assert result["n_over_condition"] > 10 and result["teacher_n_over_condition"] < 1
@@ -159,8 +216,20 @@ def test_teacher_below_its_own_condition_is_flagged(capsys):
 
 
 def test_low_snr_teacher_prediction_includes_the_inherited_tilt(capsys):
-    code, out, _ = _run(capsys, "--method", "teacher", "--gamma", "1", "--gamma-t", "1",
-                        "--keep-fraction", "0.3", "--n", "20000", "--json")
+    code, out, _ = _run(
+        capsys,
+        "--method",
+        "teacher",
+        "--gamma",
+        "1",
+        "--gamma-t",
+        "1",
+        "--keep-fraction",
+        "0.3",
+        "--n",
+        "20000",
+        "--json",
+    )
     result = _strict_json(out)
     assert result["err_pred"] > 1.4 * result["err_pred_oracle_filter"]
     assert 0 < result["inheritance_x"] < 1
@@ -170,8 +239,9 @@ def test_human_readable_output_for_a_teacher(capsys):
     code, out, err = _run(capsys, "--method", "teacher-split", "--keep-fraction", "0.3")
     assert code == 0 and err == ""
     assert out.startswith("method teacher-split: n = 10000")
-    p = predict_filtered(10_000, 0.3, 10, 8, 4, 1e4, 1e4, method="teacher-split",
-                         keep_fraction=0.3)
+    p = predict_filtered(
+        10_000, 0.3, 10, 8, 4, 1e4, 1e4, method="teacher-split", keep_fraction=0.3
+    )
     assert f"{p.err:.4e}" in out and "kept fraction 0.3000" in out
     assert "clean among kept" in out and "teacher: predicted ERR" in out
     assert "n_kept / n_condition" in out and "teacher n / n_condition" in out
@@ -183,19 +253,27 @@ def test_a_threshold_that_keeps_nothing_exits_2(capsys):
     assert "keeps no pairs" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--eta", "0"], "eta"), (["--n", "3"], "n must"), (["--r", "11"], "r must"),
-    (["--gamma", "-1"], "gamma"), (["--gamma-t", "nan"], "gamma_t"), (["--rho", "0"], "rho"),
-    (["--d", "0"], "d must"), (["--theta", "0.5"], "--theta/--keep-fraction")])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--eta", "0"], "eta"),
+        (["--n", "3"], "n must"),
+        (["--r", "11"], "r must"),
+        (["--gamma", "-1"], "gamma"),
+        (["--gamma-t", "nan"], "gamma_t"),
+        (["--rho", "0"], "rho"),
+        (["--d", "0"], "d must"),
+        (["--theta", "0.5"], "--theta/--keep-fraction"),
+    ],
+)
 def test_invalid_parameters_exit_2_with_one_line(capsys, argv, fragment):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and fragment in err
 
 
-def test_module_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "linclip", "predict", "--n", "50000", "--json"],
-                          capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    result = _strict_json(proc.stdout)
+def test_predict_json_in_process(capsys):
+    code, out, err = _run(capsys, "--n", "50000", "--json")
+    assert code == 0, err
+    result = _strict_json(out)
     assert math.isfinite(result["err_pred"]) and result["err_pred"] > 0

@@ -8,9 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import linclip.experiments as E
-from linclip.experiments import (ROW_COLUMNS, MethodSpec, run_grid, run_trial, spec_dict,
-                                 summarize, trial_seed)
+import linclip.experiments.grid as E
+from linclip.experiments import (
+    ROW_COLUMNS,
+    MethodSpec,
+    run_grid,
+    run_trial,
+    spec_dict,
+    summarize,
+    trial_seed,
+)
 from linclip.learner import fit
 from linclip.metrics import subspace_error
 from linclip.model import BimodalModel
@@ -28,7 +35,10 @@ def test_method_spec_defaults_and_labels():
     assert MethodSpec("teacher", theta=2.0).label == "teacher (θ=2)"
     assert MethodSpec("teacher-split", keep_fraction=0.3).label == "teacher-split (q=30%)"
     assert spec_dict(MethodSpec("teacher", keep_fraction=0.1)) == {
-        "method": "teacher", "theta": None, "keep_fraction": 0.1}
+        "method": "teacher",
+        "theta": None,
+        "keep_fraction": 0.1,
+    }
     with pytest.raises(ValueError, match="method must be one of none, teacher"):
         MethodSpec("bogus")
 
@@ -39,8 +49,12 @@ def test_trial_seed_depends_only_on_its_arguments():
     np.testing.assert_array_equal(a, trial_seed(3, 1000, 0.3, 2).generate_state(4))
     # 0.1 + 0.2 != 0.3 in binary, but both round to the same eta key
     np.testing.assert_array_equal(a, trial_seed(3, 1000, 0.1 + 0.2, 2).generate_state(4))
-    others = [trial_seed(4, 1000, 0.3, 2), trial_seed(3, 1001, 0.3, 2),
-              trial_seed(3, 1000, 0.31, 2), trial_seed(3, 1000, 0.3, 3)]
+    others = [
+        trial_seed(4, 1000, 0.3, 2),
+        trial_seed(3, 1001, 0.3, 2),
+        trial_seed(3, 1000, 0.31, 2),
+        trial_seed(3, 1000, 0.3, 3),
+    ]
     for ss in others:
         assert not np.array_equal(a, ss.generate_state(4))
 
@@ -52,11 +66,14 @@ def model():
 
 
 def test_run_trial_rows(model):
-    specs = [MethodSpec("none"), MethodSpec("teacher"), MethodSpec("oracle-clean"),
-             MethodSpec("teacher-split", keep_fraction=0.5)]
+    specs = [
+        MethodSpec("none"),
+        MethodSpec("teacher"),
+        MethodSpec("oracle-clean"),
+        MethodSpec("teacher-split", keep_fraction=0.5),
+    ]
     rows = run_trial(model, 800, trial=1, methods=specs, seed=5)
-    assert [row["method"] for row in rows] == ["none", "teacher", "oracle-clean",
-                                               "teacher-split"]
+    assert [row["method"] for row in rows] == ["none", "teacher", "oracle-clean", "teacher-split"]
     for row in rows:
         assert set(row) == set(ROW_COLUMNS)
         assert row["err"] == max(row["err_x"], row["err_xt"])
@@ -81,8 +98,9 @@ def test_run_trial_rows(model):
 def test_run_trial_follows_the_documented_seed_contract(model):
     rows = run_trial(model, 500, trial=0, methods=[MethodSpec("none")], seed=9)
     basis_ss, data_ss = trial_seed(9, 500, 0.5, 0).spawn(2)
-    m = BimodalModel(6, 5, 2, gamma=10.0, gamma_t=10.0, eta=0.5,
-                     basis_seed=int(basis_ss.generate_state(1)[0]))
+    m = BimodalModel(
+        6, 5, 2, gamma=10.0, gamma_t=10.0, eta=0.5, basis_seed=int(basis_ss.generate_state(1)[0])
+    )
     chunks = list(m.sample_chunks(500, data_ss, 500))
     x, xt = np.vstack([c.x for c in chunks]), np.vstack([c.xt for c in chunks])
     err = subspace_error(fit(x, xt, 2), m.U, m.U_t).err
@@ -96,12 +114,16 @@ def test_run_trial_fixed_bases(model):
 
 
 def test_streamed_trials_equal_in_memory_trials(model, monkeypatch):
-    specs = [MethodSpec("none"), MethodSpec("teacher"),
-             MethodSpec("teacher-split", keep_fraction=0.4), MethodSpec("oracle-clean")]
+    specs = [
+        MethodSpec("none"),
+        MethodSpec("teacher"),
+        MethodSpec("teacher-split", keep_fraction=0.4),
+        MethodSpec("oracle-clean"),
+    ]
     in_memory = run_trial(model, 3000, 0, specs, seed=1, chunk_size=700)
     monkeypatch.setattr(E, "IN_MEMORY_LIMIT", 1000)
     streamed = run_trial(model, 3000, 0, specs, seed=1, chunk_size=700)
-    for a, b in zip(in_memory, streamed):
+    for a, b in zip(in_memory, streamed, strict=True):
         assert a["n_kept"] == b["n_kept"] and a["method"] == b["method"]
         assert a["sample_clean_fraction"] == b["sample_clean_fraction"]
         assert a["err"] == pytest.approx(b["err"], rel=1e-8)
@@ -139,22 +161,30 @@ def test_run_grid_rows_do_not_depend_on_the_rest_of_the_grid(model):
 
 
 def test_run_grid_accepts_scalars_arrays_and_specs(model):
-    frame = run_grid(model, n=np.array([150]), eta=np.float64(0.7), trials=1,
-                     methods=[MethodSpec("teacher", keep_fraction=0.5)])
+    frame = run_grid(
+        model,
+        n=np.array([150]),
+        eta=np.float64(0.7),
+        trials=1,
+        methods=[MethodSpec("teacher", keep_fraction=0.5)],
+    )
     assert len(frame) == 1 and frame.keep_fraction.iloc[0] == 0.5
     assert frame.n_kept.iloc[0] == 75
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(methods=[]), "at least one method"),
-    (dict(n=1), "^n "),
-    (dict(eta=0.0), "eta"),
-    (dict(eta=[0.5, 1.2]), "eta"),
-    (dict(trials=0), "^trials "),
-    (dict(jobs=0), "^jobs "),
-    (dict(methods=["bogus"]), "method must be one of"),
-    (dict(n=2), r"r \+ 1 = 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(methods=[]), "at least one method"),
+        (dict(n=1), "^n "),
+        (dict(eta=0.0), "eta"),
+        (dict(eta=[0.5, 1.2]), "eta"),
+        (dict(trials=0), "^trials "),
+        (dict(jobs=0), "^jobs "),
+        (dict(methods=["bogus"]), "method must be one of"),
+        (dict(n=2), r"r \+ 1 = 3"),
+    ],
+)
 def test_run_grid_errors(model, kwargs, match):
     args = dict(n=100, eta=0.5, trials=1) | kwargs
     with pytest.raises(ValueError, match=match):
@@ -163,14 +193,18 @@ def test_run_grid_errors(model, kwargs, match):
 
 # ----------------------------------------------------------------------------- summarize
 def test_summarize_numbers():
-    frame = pd.DataFrame({
-        "method": ["none"] * 3 + ["teacher"] * 2,
-        "eta": [0.5] * 5, "n": [100] * 5,
-        "err": [1.0, 2.0, 4.0, 3.0, 5.0],
-        "err_x": [1.0, 2.0, 3.0, 3.0, 5.0], "err_xt": [0.5, 1.0, 4.0, 2.0, 1.0],
-        "kept_fraction": [1.0, 1.0, 1.0, 0.4, 0.6],
-        "kept_clean_fraction": [0.5, 0.5, 0.5, 0.9, 0.7],
-    })
+    frame = pd.DataFrame(
+        {
+            "method": ["none"] * 3 + ["teacher"] * 2,
+            "eta": [0.5] * 5,
+            "n": [100] * 5,
+            "err": [1.0, 2.0, 4.0, 3.0, 5.0],
+            "err_x": [1.0, 2.0, 3.0, 3.0, 5.0],
+            "err_xt": [0.5, 1.0, 4.0, 2.0, 1.0],
+            "kept_fraction": [1.0, 1.0, 1.0, 0.4, 0.6],
+            "kept_clean_fraction": [0.5, 0.5, 0.5, 0.9, 0.7],
+        }
+    )
     out = summarize(frame).set_index("method")
     assert out.loc["none", "err_mean"] == pytest.approx(7 / 3)
     assert out.loc["none", "err_std"] == pytest.approx(np.std([1, 2, 4], ddof=1))

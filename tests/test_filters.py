@@ -9,9 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linclip.filters import (FILTERING_METHODS, METHODS, FilterOutcome, bilinear_score,
-                             fit_source, kept_count, oracle_score_matrix, run_method,
-                             teacher_score_matrix, threshold_mask, top_fraction_mask)
+from linclip.filters import (
+    FILTERING_METHODS,
+    METHODS,
+    FilterOutcome,
+    bilinear_score,
+    fit_source,
+    kept_count,
+    oracle_score_matrix,
+    run_method,
+    teacher_score_matrix,
+    threshold_mask,
+    top_fraction_mask,
+)
 from linclip.learner import Encoders, fit
 from linclip.metrics import subspace_error
 from linclip.model import BimodalModel, PairSample, StreamingSample
@@ -19,8 +29,11 @@ from linclip.model import BimodalModel, PairSample, StreamingSample
 
 def concatenate(stream: StreamingSample) -> PairSample:
     chunks = list(stream.chunks())
-    return PairSample(np.vstack([c.x for c in chunks]), np.vstack([c.xt for c in chunks]),
-                      np.concatenate([c.clean for c in chunks]))
+    return PairSample(
+        np.vstack([c.x for c in chunks]),
+        np.vstack([c.xt for c in chunks]),
+        np.concatenate([c.clean for c in chunks]),
+    )
 
 
 @pytest.fixture
@@ -102,9 +115,19 @@ def test_threshold_mask_error_message():
         threshold_mask(np.ones(5), float("nan"), 1)
 
 
-@pytest.mark.parametrize("q, n, k", [(0.3, 10, 3), (0.01, 10_000, 100), (0.5, 7, 4),
-                                     (1.0, 9, 9), (0.333, 1000, 333), (0.3331, 1000, 334),
-                                     (0.1, 10_000, 1000), (1e-9, 10, 1)])
+@pytest.mark.parametrize(
+    "q, n, k",
+    [
+        (0.3, 10, 3),
+        (0.01, 10_000, 100),
+        (0.5, 7, 4),
+        (1.0, 9, 9),
+        (0.333, 1000, 333),
+        (0.3331, 1000, 334),
+        (0.1, 10_000, 1000),
+        (1e-9, 10, 1),
+    ],
+)
 def test_kept_count_table(q, n, k):
     assert kept_count(q, n) == k
 
@@ -112,7 +135,7 @@ def test_kept_count_table(q, n, k):
 @given(n=st.integers(1, 10**7), data=st.data())
 def test_kept_count_is_ceiling(n, data):
     k = data.draw(st.integers(1, n))
-    assert kept_count(k / n, n) == k          # exact fractions are not rounded up
+    assert kept_count(k / n, n) == k  # exact fractions are not rounded up
     assert kept_count((k - 0.5) / n, n) == k  # anything above k - 1 rounds up to k
 
 
@@ -141,8 +164,9 @@ def test_top_fraction_mask_errors():
 def test_fit_source_with_and_without_mask(sample):
     enc, n, n_clean = fit_source(sample.chunks(), 2, rho=1.0)
     assert (n, n_clean) == (sample.n, sample.clean_count)
-    np.testing.assert_allclose(enc.score_matrix, fit(sample.x, sample.xt, 2).score_matrix,
-                               atol=1e-13)
+    np.testing.assert_allclose(
+        enc.score_matrix, fit(sample.x, sample.xt, 2).score_matrix, atol=1e-13
+    )
     enc2, n2, c2 = fit_source(sample.chunks(), 2, mask_fn=lambda c: ~c.clean)
     assert n2 == sample.n - sample.clean_count and c2 == 0
     with pytest.raises(ValueError, match=r"r \+ 1 = 3 pairs.*got 0"):
@@ -158,8 +182,9 @@ def test_run_method_none(sample):
     assert (out.n_pool, out.n_kept, out.n_kept_clean) == (3001, 3001, sample.clean_count)
     assert out.kept_fraction == 1.0 and math.isnan(out.threshold)
     assert out.kept_clean_fraction == pytest.approx(sample.clean_count / 3001)
-    np.testing.assert_allclose(out.student.score_matrix,
-                               fit(sample.x, sample.xt, 2).score_matrix, atol=1e-13)
+    np.testing.assert_allclose(
+        out.student.score_matrix, fit(sample.x, sample.xt, 2).score_matrix, atol=1e-13
+    )
 
 
 def test_run_method_oracle_clean_keeps_exactly_the_clean_pairs(sample):
@@ -177,8 +202,9 @@ def test_run_method_oracle_score(small_model, sample):
     keep = bilinear_score(sample.x, sample.xt, small_model.U @ small_model.U_t.T) > theta
     assert out.n_kept == keep.sum() and out.n_kept_clean == sample.clean[keep].sum()
     assert out.threshold == theta and out.teacher is None
-    np.testing.assert_allclose(out.student.score_matrix,
-                               fit(sample.x[keep], sample.xt[keep], 2).score_matrix, atol=1e-13)
+    np.testing.assert_allclose(
+        out.student.score_matrix, fit(sample.x[keep], sample.xt[keep], 2).score_matrix, atol=1e-13
+    )
     # filtering by a high oracle score enriches the clean fraction
     assert out.kept_clean_fraction > sample.clean_count / sample.n + 0.1
 
@@ -189,9 +215,11 @@ def test_run_method_teacher_scores_and_filters_everything(sample):
     np.testing.assert_allclose(out.teacher.score_matrix, teacher.score_matrix, atol=1e-13)
     keep = bilinear_score(sample.x, sample.xt, teacher_score_matrix(teacher)) > 0.2
     assert out.n_pool == 3001 and out.n_kept == keep.sum()
-    np.testing.assert_allclose(out.student.score_matrix,
-                               fit(sample.x[keep], sample.xt[keep], 2, rho=0.5).score_matrix,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        out.student.score_matrix,
+        fit(sample.x[keep], sample.xt[keep], 2, rho=0.5).score_matrix,
+        atol=1e-12,
+    )
 
 
 def test_run_method_raw_units_change_the_threshold_meaning(sample):
@@ -214,8 +242,9 @@ def test_run_method_teacher_split_uses_the_second_half(sample):
     keep = top_fraction_mask(scores, 0.4, 2)
     assert out.n_kept_clean == rest.clean[keep].sum()
     assert out.threshold == pytest.approx(scores[keep].min(), rel=1e-12)
-    np.testing.assert_allclose(out.student.score_matrix,
-                               fit(rest.x[keep], rest.xt[keep], 2).score_matrix, atol=1e-12)
+    np.testing.assert_allclose(
+        out.student.score_matrix, fit(rest.x[keep], rest.xt[keep], 2).score_matrix, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("q", [0.01, 0.3, 1.0])
@@ -240,12 +269,19 @@ def test_theta_zero_keeps_clean_pairs_and_half_the_corrupted(paper_model):
     assert abs(s.clean_count / s.n - 0.3) < 4 * math.sqrt(0.21 / s.n)
 
 
-@pytest.mark.parametrize("method, knobs", [
-    ("none", {}), ("oracle-clean", {}),
-    ("teacher", {"theta": 0.0}), ("teacher", {"keep_fraction": 0.3}),
-    ("teacher-split", {"theta": 0.5}), ("teacher-split", {"keep_fraction": 0.45}),
-    ("oracle-score", {"theta": 0.0}), ("oracle-score", {"keep_fraction": 0.2}),
-])
+@pytest.mark.parametrize(
+    "method, knobs",
+    [
+        ("none", {}),
+        ("oracle-clean", {}),
+        ("teacher", {"theta": 0.0}),
+        ("teacher", {"keep_fraction": 0.3}),
+        ("teacher-split", {"theta": 0.5}),
+        ("teacher-split", {"keep_fraction": 0.45}),
+        ("oracle-score", {"theta": 0.0}),
+        ("oracle-score", {"keep_fraction": 0.2}),
+    ],
+)
 def test_streaming_and_in_memory_agree(small_model, method, knobs):
     stream = StreamingSample(small_model, n=4001, seed=8, chunk_size=450)
     memory = concatenate(stream)
@@ -268,22 +304,30 @@ def test_all_methods_are_covered():
     assert set(METHODS) == {"none", "teacher", "teacher-split", "oracle-score", "oracle-clean"}
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="teacher"), "exactly one of theta"),
-    (dict(method="teacher-split", theta=0.0, keep_fraction=0.5), "at most one of theta"),
-    (dict(method="oracle-score", U=np.eye(6)[:, :2], U_t=np.eye(5)[:, :2]),
-     "exactly one of theta"),
-    (dict(method="none", theta=0.0), "does not filter by score"),
-    (dict(method="oracle-clean", keep_fraction=0.5), "does not filter by score"),
-    (dict(method="ransac"), "method must be one of none, teacher, teacher-split"),
-    (dict(method="oracle-score", theta=0.0), "needs the true bases U and U_t"),
-    (dict(method="teacher", theta=0.0, rho=0.0), "^rho "),
-    (dict(method="teacher", theta=float("inf")), "^theta must be a finite"),
-    (dict(method="teacher", keep_fraction=1.2), r"^keep_fraction \(q\)"),
-    (dict(method="none", r=0), "^r "),
-    (dict(method="teacher", theta=50.0), r"threshold theta = 50 keeps 0 of 3001"),
-    (dict(method="teacher", keep_fraction=0.0005), r"keep_fraction q = 0.0005 keeps 2 of 3001"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="teacher"), "exactly one of theta"),
+        (dict(method="teacher-split", theta=0.0, keep_fraction=0.5), "at most one of theta"),
+        (
+            dict(method="oracle-score", U=np.eye(6)[:, :2], U_t=np.eye(5)[:, :2]),
+            "exactly one of theta",
+        ),
+        (dict(method="none", theta=0.0), "does not filter by score"),
+        (dict(method="oracle-clean", keep_fraction=0.5), "does not filter by score"),
+        (dict(method="ransac"), "method must be one of none, teacher, teacher-split"),
+        (dict(method="oracle-score", theta=0.0), "needs the true bases U and U_t"),
+        (dict(method="teacher", theta=0.0, rho=0.0), "^rho "),
+        (dict(method="teacher", theta=float("inf")), "^theta must be a finite"),
+        (dict(method="teacher", keep_fraction=1.2), r"^keep_fraction \(q\)"),
+        (dict(method="none", r=0), "^r "),
+        (dict(method="teacher", theta=50.0), r"threshold theta = 50 keeps 0 of 3001"),
+        (
+            dict(method="teacher", keep_fraction=0.0005),
+            r"keep_fraction q = 0.0005 keeps 2 of 3001",
+        ),
+    ],
+)
 def test_run_method_errors(sample, kwargs, match):
     kwargs = dict(kwargs)
     method = kwargs.pop("method")
@@ -298,8 +342,10 @@ def test_filtering_beats_no_filtering_at_small_eta(paper_model):
     # We assert a ratio below 0.6, an honest margin that still fails if filtering does nothing.
     m = paper_model.with_eta(0.1)
     s = m.sample(20_000, rng=3)
-    err = {meth: subspace_error(run_method(s, meth, 4, **knob).student, m.U, m.U_t).err
-           for meth, knob in [("none", {}), ("teacher", {"theta": 0.0})]}
+    err = {
+        meth: subspace_error(run_method(s, meth, 4, **knob).student, m.U, m.U_t).err
+        for meth, knob in [("none", {}), ("teacher", {"theta": 0.0})]
+    }
     assert err["teacher"] < 0.6 * err["none"]
     # the clean-label oracle also beats no filtering
     oc = subspace_error(run_method(s, "oracle-clean", 4).student, m.U, m.U_t).err

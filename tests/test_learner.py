@@ -8,10 +8,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import ortho_group
 
-from linclip.learner import (CrossCovarianceAccumulator, Encoders, GradientDescentResult,
-                             check_pairs, closed_form_encoders, contrastive_loss,
-                             cross_covariance, fit, gradient_descent, loss_from_cross_covariance,
-                             loss_gradients, min_pairs_for_rank)
+from linclip.learner import (
+    CrossCovarianceAccumulator,
+    Encoders,
+    GradientDescentResult,
+    check_pairs,
+    closed_form_encoders,
+    contrastive_loss,
+    cross_covariance,
+    fit,
+    gradient_descent,
+    loss_from_cross_covariance,
+    loss_gradients,
+    min_pairs_for_rank,
+)
 from linclip.metrics import row_space_basis, sin_theta_distance
 
 
@@ -43,8 +53,7 @@ def S(data):
 
 
 # ------------------------------------------------------------------------- cross-covariance
-@given(n=st.integers(2, 9), d=st.integers(1, 4), d_t=st.integers(1, 4),
-       seed=st.integers(0, 10**6))
+@given(n=st.integers(2, 9), d=st.integers(1, 4), d_t=st.integers(1, 4), seed=st.integers(0, 10**6))
 def test_cross_covariance_matches_pairwise_formula(n, d, d_t, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)) + rng.normal(size=d)  # nonzero means: centering matters
@@ -57,8 +66,9 @@ def test_cross_covariance_matches_pairwise_formula(n, d, d_t, seed):
 
 def test_cross_covariance_is_shift_invariant(data):
     x, xt = data
-    np.testing.assert_allclose(cross_covariance(x + 1e3, xt - 5.0), cross_covariance(x, xt),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        cross_covariance(x + 1e3, xt - 5.0), cross_covariance(x, xt), atol=1e-9
+    )
 
 
 def test_cross_covariance_errors():
@@ -82,7 +92,7 @@ def test_accumulator_matches_and_validates(data):
     with pytest.raises(ValueError, match="at least 2 pairs"):
         acc.covariance()
     for lo in range(0, 400, 37):
-        acc.update(x[lo:lo + 37], xt[lo:lo + 37])
+        acc.update(x[lo : lo + 37], xt[lo : lo + 37])
     assert acc.n == 400
     np.testing.assert_allclose(acc.covariance(), cross_covariance(x, xt), atol=1e-13)
     with pytest.raises(ValueError, match="do not match"):
@@ -100,7 +110,7 @@ def test_accumulator_is_numerically_stable_for_large_offsets():
     x, xt = z + 1e6, z - 1e6
     acc = CrossCovarianceAccumulator(1, 1)
     for lo in range(0, 10_000, 1000):
-        acc.update(x[lo:lo + 1000], xt[lo:lo + 1000])
+        acc.update(x[lo : lo + 1000], xt[lo : lo + 1000])
     np.testing.assert_allclose(acc.covariance(), np.cov(z[:, 0]), rtol=1e-8)
 
 
@@ -117,8 +127,9 @@ def test_check_pairs_and_min_pairs(data):
 
 
 # --------------------------------------------------------------------------------- loss
-@given(n=st.integers(2, 8), r=st.integers(1, 3), rho=st.floats(0.01, 10),
-       seed=st.integers(0, 10**6))
+@given(
+    n=st.integers(2, 8), r=st.integers(1, 3), rho=st.floats(0.01, 10), seed=st.integers(0, 10**6)
+)
 def test_contrastive_loss_matches_definition_and_trace_form(n, r, rho, seed):
     rng = np.random.default_rng(seed)
     x, xt = rng.normal(size=(n, 4)) + 0.5, rng.normal(size=(n, 3))
@@ -126,8 +137,9 @@ def test_contrastive_loss_matches_definition_and_trace_form(n, r, rho, seed):
     expected = naive_loss(G, G_t, x, xt, rho)
     assert contrastive_loss(G, G_t, x, xt, rho) == pytest.approx(expected, rel=1e-10, abs=1e-10)
     S = cross_covariance(x, xt)
-    assert loss_from_cross_covariance(G, G_t, S, rho) == pytest.approx(expected, rel=1e-10,
-                                                                      abs=1e-10)
+    assert loss_from_cross_covariance(G, G_t, S, rho) == pytest.approx(
+        expected, rel=1e-10, abs=1e-10
+    )
 
 
 def test_loss_from_cross_covariance_explicit_value():
@@ -162,8 +174,10 @@ def test_loss_gradients_match_finite_differences(S):
             e[idx] = h
             args_p = (G + e, G_t) if which == 0 else (G, G_t + e)
             args_m = (G - e, G_t) if which == 0 else (G, G_t - e)
-            num[idx] = (loss_from_cross_covariance(*args_p, S, rho)
-                        - loss_from_cross_covariance(*args_m, S, rho)) / (2 * h)
+            num[idx] = (
+                loss_from_cross_covariance(*args_p, S, rho)
+                - loss_from_cross_covariance(*args_m, S, rho)
+            ) / (2 * h)
         # central differences of a quartic: truncation ~ h^2, rounding ~ eps / h ~ 1e-10
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
 
@@ -182,7 +196,8 @@ def test_closed_form_product_is_truncated_svd_over_rho(S, rho):
     # minimum value from completing the square: -(1/(2 rho)) sum_{i<=r} sigma_i^2
     sigma = np.linalg.svd(S, compute_uv=False)
     assert loss_from_cross_covariance(enc.G, enc.G_t, S, rho) == pytest.approx(
-        -np.sum(sigma[:2] ** 2) / (2 * rho), rel=1e-12)
+        -np.sum(sigma[:2] ** 2) / (2 * rho), rel=1e-12
+    )
 
 
 def test_closed_form_beats_random_perturbations(S):
@@ -216,7 +231,8 @@ def test_loss_is_invariant_under_orthogonal_mixing(S):
     for A in ortho_group.rvs(2, size=5, random_state=3):
         for g, gt in [(enc.G, enc.G_t), (G, G_t)]:
             assert loss_from_cross_covariance(A @ g, A @ gt, S, 2.0) == pytest.approx(
-                loss_from_cross_covariance(g, gt, S, 2.0), rel=1e-12, abs=1e-14)
+                loss_from_cross_covariance(g, gt, S, 2.0), rel=1e-12, abs=1e-14
+            )
         # the identified object G^T G~ is unchanged, so is the row space
         np.testing.assert_allclose((A @ enc.G).T @ (A @ enc.G_t), enc.score_matrix, atol=1e-13)
 

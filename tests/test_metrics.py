@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 from scipy.stats import ortho_group
 
 from linclip.learner import Encoders
-from linclip.metrics import (ErrorReport, orthonormal_basis, principal_angles, row_space_basis,
-                             sin_theta_distance, subspace_error)
+from linclip.metrics import (
+    ErrorReport,
+    orthonormal_basis,
+    principal_angles,
+    row_space_basis,
+    sin_theta_distance,
+    subspace_error,
+)
 
 
 @st.composite
@@ -91,7 +97,8 @@ def test_two_dimensional_example(phi):
     assert sin_theta_distance(X, Y) == pytest.approx(abs(math.sin(phi)), abs=1e-12)
     # embedding the example in R^3 changes nothing
     assert sin_theta_distance(np.vstack([X, [[0.0]]]), np.vstack([Y, [[0.0]]])) == pytest.approx(
-        abs(math.sin(phi)), abs=1e-12)
+        abs(math.sin(phi)), abs=1e-12
+    )
 
 
 def test_small_angles_keep_relative_accuracy():
@@ -168,5 +175,6 @@ def test_error_messages():
     with pytest.raises(ValueError, match="rank"):  # r > p cannot span an r-dim subspace
         sin_theta_distance(rng.normal(size=(2, 3)), rng.normal(size=(2, 3)))
     with pytest.raises(ValueError, match="rank"):  # rank-deficient encoder
-        subspace_error(Encoders(np.ones((2, 4)), rng.normal(size=(2, 3))),
-                       np.eye(4)[:, :2], np.eye(3)[:, :2])
+        subspace_error(
+            Encoders(np.ones((2, 4)), rng.normal(size=(2, 3))), np.eye(4)[:, :2], np.eye(3)[:, :2]
+        )

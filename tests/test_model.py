@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import mixture_entry_se
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import mixture_entry_se
 from linclip import _validate as V
 from linclip.learner import CrossCovarianceAccumulator, cross_covariance
 from linclip.model import BimodalModel, PairSample, StreamingSample, random_orthonormal
@@ -116,8 +116,13 @@ class TestBimodalModelConstruction:
         m2 = small_model.with_eta(0.1)
         assert m2.eta == 0.1 and m2.clean_fraction == 0.1
         assert (m2.d, m2.d_t, m2.r, m2.gamma, m2.gamma_t, m2.basis_seed) == (
-            small_model.d, small_model.d_t, small_model.r, small_model.gamma,
-            small_model.gamma_t, small_model.basis_seed)
+            small_model.d,
+            small_model.d_t,
+            small_model.r,
+            small_model.gamma,
+            small_model.gamma_t,
+            small_model.basis_seed,
+        )
         np.testing.assert_array_equal(m2.U, small_model.U)
         np.testing.assert_array_equal(m2.U_t, small_model.U_t)
         assert small_model.eta == 0.6  # frozen original untouched
@@ -137,22 +142,25 @@ class TestBimodalModelConstruction:
         m = BimodalModel(4.0, 3, 2)
         assert m.d == 4 and isinstance(m.d, int)
 
-    @pytest.mark.parametrize("kwargs, name", [
-        (dict(eta=0.0), "eta"),
-        (dict(eta=1.5), "eta"),
-        (dict(eta=-0.2), "eta"),
-        (dict(eta=float("nan")), "eta"),
-        (dict(r=5), "r"),
-        (dict(r=0), "r"),
-        (dict(gamma=0.0), "gamma"),
-        (dict(gamma=-1.0), "gamma"),
-        (dict(gamma=float("nan")), "gamma"),
-        (dict(gamma_t=0.0), "gamma_t"),
-        (dict(d=4.5), "d"),
-        (dict(d=0), "d"),
-        (dict(d_t=2.5), "d_t"),
-        (dict(basis_seed=-1), "basis_seed"),
-    ])
+    @pytest.mark.parametrize(
+        "kwargs, name",
+        [
+            (dict(eta=0.0), "eta"),
+            (dict(eta=1.5), "eta"),
+            (dict(eta=-0.2), "eta"),
+            (dict(eta=float("nan")), "eta"),
+            (dict(r=5), "r"),
+            (dict(r=0), "r"),
+            (dict(gamma=0.0), "gamma"),
+            (dict(gamma=-1.0), "gamma"),
+            (dict(gamma=float("nan")), "gamma"),
+            (dict(gamma_t=0.0), "gamma_t"),
+            (dict(d=4.5), "d"),
+            (dict(d=0), "d"),
+            (dict(d_t=2.5), "d_t"),
+            (dict(basis_seed=-1), "basis_seed"),
+        ],
+    )
     def test_validation_names_the_parameter(self, kwargs, name):
         params = dict(d=6, d_t=4, r=2) | kwargs
         with pytest.raises(ValueError, match=rf"^{name}\b") as info:
@@ -173,7 +181,7 @@ class TestPopulationMoments:
         # the r-th singular value of the population cross-covariance is eta (brief §2)
         sv = np.linalg.svd(m.cross_covariance(), compute_uv=False)
         np.testing.assert_allclose(sv[: m.r], 0.6)
-        np.testing.assert_allclose(sv[m.r:], 0.0, atol=1e-14)
+        np.testing.assert_allclose(sv[m.r :], 0.0, atol=1e-14)
 
     def test_component_and_joint_covariance(self, small_model):
         m = small_model
@@ -222,9 +230,11 @@ class TestEmpiricalMoments:
         n = s.n
         comps = [(m.eta, m.component_covariance(True)), (1 - m.eta, m.component_covariance(False))]
         se = mixture_entry_se(comps, n)
-        for emp, pop, block in [(s.x.T @ s.x / n, m.covariance_x(), se[:4, :4]),
-                                (s.xt.T @ s.xt / n, m.covariance_xt(), se[4:, 4:]),
-                                (s.x.T @ s.xt / n, m.cross_covariance(), se[:4, 4:])]:
+        for emp, pop, block in [
+            (s.x.T @ s.x / n, m.covariance_x(), se[:4, :4]),
+            (s.xt.T @ s.xt / n, m.covariance_xt(), se[4:, 4:]),
+            (s.x.T @ s.xt / n, m.cross_covariance(), se[:4, 4:]),
+        ]:
             assert np.max(np.abs(emp - pop) / block) < self.Z
 
     @pytest.mark.parametrize("clean", [True, False])
@@ -314,7 +324,7 @@ def test_sample_chunks_sizes_and_reproducibility(n, chunk, seed):
     assert sum(sizes) == n
     assert all(sz == chunk for sz in sizes[:-1]) and 1 <= sizes[-1] <= chunk
     assert len(first) == len(second)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a.x, b.x)
         np.testing.assert_array_equal(a.xt, b.xt)
         np.testing.assert_array_equal(a.clean, b.clean)
@@ -370,7 +380,7 @@ def test_chunk_boundaries_do_not_change_the_cross_covariance(small_model):
     # and any other chunking of the same pairs (including empty and one-row chunks)
     cuts = [0, 1, 1, 2, 800, 2711, 4999, 5000]
     acc2 = CrossCovarianceAccumulator(6, 5)
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         acc2.update(x[lo:hi], xt[lo:hi])
     assert acc2.n == 5000
     np.testing.assert_allclose(acc2.covariance(), in_memory, rtol=0, atol=1e-12)

@@ -10,8 +10,7 @@ from linclip.model import BimodalModel
 
 
 def _model(eta: float, gamma: float = 1e4) -> BimodalModel:
-    return BimodalModel(d=10, d_t=8, r=4, eta=eta, gamma=gamma, gamma_t=gamma,
-                        basis_seed=3)
+    return BimodalModel(d=10, d_t=8, r=4, eta=eta, gamma=gamma, gamma_t=gamma, basis_seed=3)
 
 
 def test_matches_svd_of_centred_data():
@@ -39,10 +38,11 @@ def test_error_does_not_depend_on_eta():
     # whatever eta is, so the mean error over trials must agree.
     errs = {}
     for eta in (1.0, 0.01):
-        vals = [subspace_error(fit_pca(s.x, s.xt, 4), s_model.U, s_model.U_t).err
-                for s_model in [_model(eta, gamma=10.0)]
-                for s in (s_model.sample(2000, np.random.default_rng(t))
-                          for t in range(40))]
+        vals = [
+            subspace_error(fit_pca(s.x, s.xt, 4), s_model.U, s_model.U_t).err
+            for s_model in [_model(eta, gamma=10.0)]
+            for s in (s_model.sample(2000, np.random.default_rng(t)) for t in range(40))
+        ]
         errs[eta] = np.mean(vals), np.std(vals) / np.sqrt(len(vals))
     (m1, s1), (m2, s2) = errs[1.0], errs[0.01]
     assert abs(m1 - m2) < 4 * np.hypot(s1, s2)
@@ -52,9 +52,10 @@ def test_error_falls_like_one_over_root_n():
     model = _model(0.3, gamma=10.0)
     means = []
     for n in (1000, 16000):
-        vals = [subspace_error(fit_pca(s.x, s.xt, 4), model.U, model.U_t).err
-                for s in (model.sample(n, np.random.default_rng(t))
-                          for t in range(20))]
+        vals = [
+            subspace_error(fit_pca(s.x, s.xt, 4), model.U, model.U_t).err
+            for s in (model.sample(n, np.random.default_rng(t)) for t in range(20))
+        ]
         means.append(np.mean(vals))
     # 16x more data: error / 4 up to sampling noise.
     assert means[0] / means[1] == pytest.approx(4.0, rel=0.2)

@@ -11,9 +11,15 @@ from hypothesis import strategies as st
 
 from linclip.metrics import sin_theta_distance
 from linclip.model import random_orthonormal
-from linclip.perturbation import (WedinCheck, WeylCheck, random_wedin_checks,
-                                  random_weyl_checks, top_singular_subspaces, wedin_bound,
-                                  weyl_check)
+from linclip.perturbation import (
+    WedinCheck,
+    WeylCheck,
+    random_wedin_checks,
+    random_weyl_checks,
+    top_singular_subspaces,
+    wedin_bound,
+    weyl_check,
+)
 
 
 # ------------------------------------------------------------------------ top_singular_subspaces
@@ -22,8 +28,9 @@ def test_top_singular_subspaces_shapes_and_orthogonality(rng):
     P_r, P_perp, Q_r, Q_perp, sigma = top_singular_subspaces(A, 2)
     assert P_r.shape == (7, 2) and P_perp.shape == (7, 5)
     assert Q_r.shape == (5, 2) and Q_perp.shape == (5, 3)
-    np.testing.assert_allclose(np.hstack([P_r, P_perp]).T @ np.hstack([P_r, P_perp]),
-                               np.eye(7), atol=1e-12)
+    np.testing.assert_allclose(
+        np.hstack([P_r, P_perp]).T @ np.hstack([P_r, P_perp]), np.eye(7), atol=1e-12
+    )
     np.testing.assert_allclose(P_r.T @ A @ Q_r, np.diag(sigma[:2]), atol=1e-12)
     assert np.all(np.diff(sigma) <= 0)
 
@@ -53,8 +60,12 @@ def test_weyl_is_attained_by_an_aligned_rank_one_perturbation(rng):
     assert chk.ratio == pytest.approx(1.0, abs=1e-12)
 
 
-@given(seed=st.integers(0, 2**31 - 1), p=st.integers(1, 9), q=st.integers(1, 9),
-       scale=st.floats(1e-6, 1e3))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    p=st.integers(1, 9),
+    q=st.integers(1, 9),
+    scale=st.floats(1e-6, 1e3),
+)
 def test_weyl_holds_on_random_matrices(seed, p, q, scale):
     g = np.random.default_rng(seed)
     chk = weyl_check(g.standard_normal((p, q)), scale * g.standard_normal((p, q)))
@@ -155,11 +166,14 @@ def test_random_weyl_checks_reproducible():
     assert a.equals(b)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(kind="sparse"), r"kind must be"),
-    (dict(scale_range=(1.0, 0.1)), r"scale_range must be increasing"),
-    (dict(scale_range=(0.0, 1.0)), r"scale_range\[0\] must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(kind="sparse"), r"kind must be"),
+        (dict(scale_range=(1.0, 0.1)), r"scale_range must be increasing"),
+        (dict(scale_range=(0.0, 1.0)), r"scale_range\[0\] must be"),
+    ],
+)
 def test_random_weyl_checks_rejects(kwargs, match):
     with pytest.raises(ValueError, match=match):
         random_weyl_checks(5, 3, 3, rng=0, **kwargs)
@@ -174,11 +188,14 @@ def test_random_wedin_checks_all_hold_and_levels():
     assert (frame.ratio <= 1.0 + 1e-10).all() and (frame.ratio > 0).all()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(r=6), r"r must be an integer between 1 and 5"),
-    (dict(tail=1.0), r"tail must lie in \[0, 1\)"),
-    (dict(level_range=(0.5, 0.1)), r"level_range must be increasing"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(r=6), r"r must be an integer between 1 and 5"),
+        (dict(tail=1.0), r"tail must lie in \[0, 1\)"),
+        (dict(level_range=(0.5, 0.1)), r"level_range must be increasing"),
+    ],
+)
 def test_random_wedin_checks_rejects(kwargs, match):
     args = dict(n_instances=3, p=8, q=6, r=2, rng=0)
     args.update(kwargs)

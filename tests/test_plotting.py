@@ -14,8 +14,15 @@ import seaborn as sns
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linclip.plotting import (PALETTE, SlopeFit, add_reference_slope, fit_loglog_slope,
-                              loglog_errorbar, method_color, use_book_style)
+from linclip.plotting import (
+    PALETTE,
+    SlopeFit,
+    add_reference_slope,
+    fit_loglog_slope,
+    loglog_errorbar,
+    method_color,
+    use_book_style,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +37,12 @@ def test_backend_is_agg():
 
 
 # ------------------------------------------------------------------------- slope fitting
-@given(slope=st.floats(-3, 3), amplitude=st.floats(1e-6, 1e6),
-       x0=st.floats(1e-3, 1e3), k=st.integers(3, 12))
+@given(
+    slope=st.floats(-3, 3),
+    amplitude=st.floats(1e-6, 1e6),
+    x0=st.floats(1e-3, 1e3),
+    k=st.integers(3, 12),
+)
 def test_fit_recovers_an_exact_power_law(slope, amplitude, x0, k):
     x = x0 * np.geomspace(1, 1e4, k)
     y = amplitude * x**slope
@@ -70,15 +81,18 @@ def test_fit_on_noisy_data_has_a_sensible_stderr():
     assert str(fit) == f"slope {fit.slope:+.3f} ± {fit.slope_stderr:.3f}"
 
 
-@pytest.mark.parametrize("x, y, match", [
-    ([1, 2], [1, 2], "at least 3 points"),
-    ([1, 2, 3], [1, 2], "1-D of equal length"),
-    ([[1, 2, 3]], [[1, 2, 3]], "1-D of equal length"),
-    ([1, 2, 0], [1, 2, 3], "positive and finite"),
-    ([1, 2, 3], [1, -2, 3], "positive and finite"),
-    ([1, 2, np.inf], [1, 2, 3], "positive and finite"),
-    ([1, 2, 3], [1, np.nan, 3], "positive and finite"),
-])
+@pytest.mark.parametrize(
+    "x, y, match",
+    [
+        ([1, 2], [1, 2], "at least 3 points"),
+        ([1, 2, 3], [1, 2], "1-D of equal length"),
+        ([[1, 2, 3]], [[1, 2, 3]], "1-D of equal length"),
+        ([1, 2, 0], [1, 2, 3], "positive and finite"),
+        ([1, 2, 3], [1, -2, 3], "positive and finite"),
+        ([1, 2, np.inf], [1, 2, 3], "positive and finite"),
+        ([1, 2, 3], [1, np.nan, 3], "positive and finite"),
+    ],
+)
 def test_fit_errors(x, y, match):
     with pytest.raises(ValueError, match=match):
         fit_loglog_slope(x, y)
@@ -129,12 +143,14 @@ def test_add_reference_slope_kwargs_override_defaults():
 
 
 def test_loglog_errorbar():
-    summary = pd.DataFrame({
-        "method": ["none", "none", "none", "teacher", "teacher", "teacher"],
-        "n": [1e3, 1e5, 1e4, 1e3, 1e4, 1e5],
-        "err_mean": [3e-2, 3e-3, 1e-2, 1e-2, 3e-3, 1e-3],
-        "err_sem": [1e-3] * 6,
-    })
+    summary = pd.DataFrame(
+        {
+            "method": ["none", "none", "none", "teacher", "teacher", "teacher"],
+            "n": [1e3, 1e5, 1e4, 1e3, 1e4, 1e5],
+            "err_mean": [3e-2, 3e-3, 1e-2, 1e-2, 3e-3, 1e-3],
+            "err_sem": [1e-3] * 6,
+        }
+    )
     fig, ax = plt.subplots()
     loglog_errorbar(ax, summary, x="n", labels={"teacher": "teacher (θ=0)"})
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"

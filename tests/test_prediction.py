@@ -12,24 +12,40 @@ from hypothesis import strategies as st
 
 from linclip import BimodalModel, MethodSpec, run_grid
 from linclip.asymptotics import expected_max, first_order_sin_theta_sq, predict_unfiltered
-from linclip.prediction import (PREDICTION_METHODS, FilteredPrediction, OptimalKeepFraction,
-                                PhaseDiagram, compare_filtered, first_order_factor,
-                                optimal_keep_fraction, optimal_keep_fractions, predict_filtered,
-                                simulate_filtered, teacher_distortion, threshold_phase_diagram)
+from linclip.prediction import (
+    PREDICTION_METHODS,
+    FilteredPrediction,
+    OptimalKeepFraction,
+    PhaseDiagram,
+    compare_filtered,
+    first_order_factor,
+    optimal_keep_fraction,
+    optimal_keep_fractions,
+    predict_filtered,
+    simulate_filtered,
+    teacher_distortion,
+    threshold_phase_diagram,
+)
 from linclip.score_law import kept_moments, sample_signal_coordinates, threshold_for_fraction
 
 PAPER = dict(d=10, d_t=8, r=4)
 
 
 def _pred(method="oracle-score", n=20_000, eta=0.3, gamma=1e4, gamma_t=1e4, **kw):
-    return predict_filtered(n, eta, PAPER["d"], PAPER["d_t"], PAPER["r"], gamma, gamma_t,
-                            method=method, **kw)
+    return predict_filtered(
+        n, eta, PAPER["d"], PAPER["d_t"], PAPER["r"], gamma, gamma_t, method=method, **kw
+    )
 
 
 # ------------------------------------------------------------------- predict_filtered
 def test_methods_are_the_filter_methods():
-    assert set(PREDICTION_METHODS) == {"none", "teacher", "teacher-split", "oracle-score",
-                                       "oracle-clean"}
+    assert set(PREDICTION_METHODS) == {
+        "none",
+        "teacher",
+        "teacher-split",
+        "oracle-score",
+        "oracle-clean",
+    }
 
 
 def test_none_is_the_unfiltered_prediction():
@@ -43,8 +59,9 @@ def test_none_is_the_unfiltered_prediction():
     assert p.err_oracle_filter == p.err and math.isnan(p.teacher_err)
 
 
-@pytest.mark.parametrize("method, pool", [("oracle-score", 20_000), ("teacher", 20_000),
-                                          ("teacher-split", 10_000)])
+@pytest.mark.parametrize(
+    "method, pool", [("oracle-score", 20_000), ("teacher", 20_000), ("teacher-split", 10_000)]
+)
 def test_keeping_everything_is_the_unfiltered_learner_on_the_pool(method, pool):
     p = _pred(method, keep_fraction=1.0)
     u = predict_unfiltered(pool, 0.3, 10, 8, 4, 1e4, 1e4)
@@ -72,8 +89,9 @@ def test_oracle_score_uses_the_exact_kept_moments():
     n_kept = km.kept_fraction * 20_000
     expected = 4 * 6 * 1e-4 * km.second_moment_v / (km.cross_moment**2 * (n_kept - 1))
     assert p.err_x_sq == pytest.approx(expected, rel=1e-12)
-    assert p.n_condition == pytest.approx(10 * km.second_moment_u * km.second_moment_v
-                                          / km.cross_moment**2)
+    assert p.n_condition == pytest.approx(
+        10 * km.second_moment_u * km.second_moment_v / km.cross_moment**2
+    )
 
 
 def test_keep_fraction_and_threshold_are_two_views_of_one_knob():
@@ -115,9 +133,10 @@ def test_teacher_tilt_is_negligible_at_high_snr_and_large_at_low_snr():
     split = _pred("teacher-split", gamma=1.0, gamma_t=1.0, keep_fraction=0.3)
     assert 1.1 < split.err / split.err_oracle_filter < lo.err / lo.err_oracle_filter
     assert lo.teacher_err == pytest.approx(predict_unfiltered(20_000, 0.3, 10, 8, 4, 1, 1).err)
-    assert lo.inheritance_x == pytest.approx(lo.inheritance_xt)   # gamma = gamma_t
+    assert lo.inheritance_x == pytest.approx(lo.inheritance_xt)  # gamma = gamma_t
 
 
+@pytest.mark.slow
 def test_inheritance_matches_the_boundary_moment_by_monte_carlo():
     # lambda_x = gamma^{-1} kappa_v / s with kappa_v = f(theta) E[v_1^2 | S = theta] / P(theta)
     gamma, theta, eta = 1.0, 2.0, 0.3
@@ -146,21 +165,24 @@ def test_stein_mechanism_kept_noise_correlates_with_the_teacher_tilt():
     assert abs(observed[0, 1]) < 0.2 * abs(observed[0, 0])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="bogus"), "method must be one of"),
-    (dict(method="none", theta=0.0), "does not filter"),
-    (dict(method="oracle-clean", keep_fraction=0.5), "does not filter"),
-    (dict(theta=0.0, keep_fraction=0.5), "at most one"),
-    (dict(keep_fraction=0.0), "keep_fraction"),
-    (dict(keep_fraction=1.5), "keep_fraction"),
-    (dict(theta=math.nan), "theta"),
-    (dict(theta=1e6), "keeps no pairs"),
-    (dict(keep_fraction=1e-5), "more than one kept pair"),
-    (dict(eta=0.0), "eta"),
-    (dict(gamma=-1.0), "gamma"),
-    (dict(n=3), "n must"),
-    (dict(method="teacher", teacher_tilt="yes"), "teacher_tilt"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="bogus"), "method must be one of"),
+        (dict(method="none", theta=0.0), "does not filter"),
+        (dict(method="oracle-clean", keep_fraction=0.5), "does not filter"),
+        (dict(theta=0.0, keep_fraction=0.5), "at most one"),
+        (dict(keep_fraction=0.0), "keep_fraction"),
+        (dict(keep_fraction=1.5), "keep_fraction"),
+        (dict(theta=math.nan), "theta"),
+        (dict(theta=1e6), "keeps no pairs"),
+        (dict(keep_fraction=1e-5), "more than one kept pair"),
+        (dict(eta=0.0), "eta"),
+        (dict(gamma=-1.0), "gamma"),
+        (dict(n=3), "n must"),
+        (dict(method="teacher", teacher_tilt="yes"), "teacher_tilt"),
+    ],
+)
 def test_predict_filtered_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _pred(**kwargs)
@@ -172,8 +194,7 @@ def test_split_teacher_needs_enough_pairs():
 
 
 def test_infinite_snr_gives_zero_error_on_that_side():
-    p = predict_filtered(20_000, 0.3, 10, 8, 4, math.inf, 1e4, keep_fraction=0.3,
-                         method="teacher")
+    p = predict_filtered(20_000, 0.3, 10, 8, 4, math.inf, 1e4, keep_fraction=0.3, method="teacher")
     assert p.err_x == 0.0 and p.err == pytest.approx(p.err_xt)
 
 
@@ -182,7 +203,8 @@ def test_factor_limits():
     assert first_order_factor(-60.0, 0.2, 4) == pytest.approx(1 / 0.2, rel=1e-6)
     km = kept_moments(1.0, 0.2, 4)
     expected = math.sqrt(km.second_moment_v / (1 + 1e-4)) / (
-        km.cross_moment * math.sqrt(km.kept_fraction))
+        km.cross_moment * math.sqrt(km.kept_fraction)
+    )
     assert first_order_factor(1.0, 0.2, 4) == pytest.approx(expected, rel=1e-12)
     values = first_order_factor(np.array([0.0, 1.0, 2.0]), 0.2, 4)
     assert values.shape == (3,)
@@ -195,9 +217,14 @@ def test_without_corruption_and_noise_no_filter_helps(theta, r):
     assert first_order_factor(theta, 1.0, r, math.inf, math.inf) >= 1.0 - 1e-9
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="none"), "method must be one of"), (dict(theta=math.inf), "theta"),
-    (dict(eta=1.5), "eta")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="none"), "method must be one of"),
+        (dict(theta=math.inf), "theta"),
+        (dict(eta=1.5), "eta"),
+    ],
+)
 def test_factor_validation(kwargs, match):
     args = dict(theta=0.0, eta=0.3, r=4) | kwargs
     with pytest.raises(ValueError, match=match):
@@ -213,6 +240,7 @@ def test_optimum_has_the_closed_form_for_r2_without_noise():
     assert opt.keep_fraction == pytest.approx(math.exp(1 - math.sqrt(2)) / 2, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_optimum_beats_every_grid_threshold():
     opt = optimal_keep_fraction(0.3, 4)
     grid = np.linspace(-6.0, 12.0, 181)
@@ -236,18 +264,27 @@ def test_grid_vertex_and_refined_optima_agree():
     assert list(fine.columns) == list(OptimalKeepFraction.__dataclass_fields__)
 
 
+@pytest.mark.slow
 def test_teacher_optimum_at_low_snr_differs_from_the_oracle():
     oracle = optimal_keep_fraction(0.3, 4, 1.0, 1.0)
     teacher = optimal_keep_fraction(0.3, 4, 1.0, 1.0, method="teacher")
     assert teacher.method == "teacher" and teacher.factor > oracle.factor
     same = optimal_keep_fraction(0.3, 4, method="teacher")
-    assert same.keep_fraction == pytest.approx(optimal_keep_fraction(0.3, 4).keep_fraction,
-                                               abs=1e-3)
+    assert same.keep_fraction == pytest.approx(
+        optimal_keep_fraction(0.3, 4).keep_fraction, abs=1e-3
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="none"), "method must be one of"), (dict(q_min=0.0), "q_min"),
-    (dict(points=3), "points"), (dict(xatol=0.0), "xatol"), (dict(r=0), "r must")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="none"), "method must be one of"),
+        (dict(q_min=0.0), "q_min"),
+        (dict(points=3), "points"),
+        (dict(xatol=0.0), "xatol"),
+        (dict(r=0), "r must"),
+    ],
+)
 def test_optimum_validation(kwargs, match):
     args = dict(etas=[0.3], r=4) | kwargs
     with pytest.raises(ValueError, match=match):
@@ -270,7 +307,8 @@ def test_phase_diagram_finds_the_switch_only_at_large_rank():
 # ----------------------------------------------------------------- the teacher's error
 def test_teacher_distortion_formula_and_validation():
     assert teacher_distortion(10_001, 0.5, 4, math.inf, math.inf) == pytest.approx(
-        3 * (5 + 0.5) / (0.25 * 10_000))
+        3 * (5 + 0.5) / (0.25 * 10_000)
+    )
     assert teacher_distortion(1000, 0.3, 1) == 0.0
     with pytest.raises(ValueError, match="n_teacher"):
         teacher_distortion(1, 0.3, 4)
@@ -279,12 +317,22 @@ def test_teacher_distortion_formula_and_validation():
 # ------------------------------------------------------------------------ simulation
 def test_simulate_filtered_reproduces_run_grid_rows():
     model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=8.0, eta=0.6, basis_seed=3)
-    sim = simulate_filtered(model, 2000, keep_fractions=[0.3], thetas=[0.5],
-                            methods=["none", "teacher", "teacher-split", "oracle-score",
-                                     "oracle-clean"], trials=2, seed=7)
-    specs = [MethodSpec("none"), MethodSpec("teacher", keep_fraction=0.3),
-             MethodSpec("teacher-split", theta=0.5), MethodSpec("oracle-score", keep_fraction=0.3),
-             MethodSpec("oracle-clean")]
+    sim = simulate_filtered(
+        model,
+        2000,
+        keep_fractions=[0.3],
+        thetas=[0.5],
+        methods=["none", "teacher", "teacher-split", "oracle-score", "oracle-clean"],
+        trials=2,
+        seed=7,
+    )
+    specs = [
+        MethodSpec("none"),
+        MethodSpec("teacher", keep_fraction=0.3),
+        MethodSpec("teacher-split", theta=0.5),
+        MethodSpec("oracle-score", keep_fraction=0.3),
+        MethodSpec("oracle-clean"),
+    ]
     grid = run_grid(model, n=2000, eta=0.6, methods=specs, trials=2, seed=7)
     for row in grid.itertuples():
         knob = "theta" if not math.isnan(row.theta) else "keep_fraction"
@@ -299,25 +347,37 @@ def test_simulate_filtered_reproduces_run_grid_rows():
     assert sim[sim.method == "oracle-score"].teacher_err.isna().all()
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(model="model"), "BimodalModel"), (dict(n=5), "n must"),
-    (dict(methods=[]), "at least one"), (dict(methods=["bogus"]), "method"),
-    (dict(keep_fractions=[]), "at least one keep fraction"),
-    (dict(keep_fractions=[0.0]), "keep_fraction"), (dict(keep_fractions=[1e-4]), "keeps"),
-    (dict(keep_fractions=[], thetas=[1e3]), "keeps"), (dict(trials=0), "trials")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(model="model"), "BimodalModel"),
+        (dict(n=5), "n must"),
+        (dict(methods=[]), "at least one"),
+        (dict(methods=["bogus"]), "method"),
+        (dict(keep_fractions=[]), "at least one keep fraction"),
+        (dict(keep_fractions=[0.0]), "keep_fraction"),
+        (dict(keep_fractions=[1e-4]), "keeps"),
+        (dict(keep_fractions=[], thetas=[1e3]), "keeps"),
+        (dict(trials=0), "trials"),
+    ],
+)
 def test_simulate_filtered_validation(small_model, kwargs, match):
-    args = dict(model=small_model, n=500, keep_fractions=[0.5], methods=["oracle-score"],
-                trials=1) | kwargs
+    args = (
+        dict(model=small_model, n=500, keep_fractions=[0.5], methods=["oracle-score"], trials=1)
+        | kwargs
+    )
     model, n = args.pop("model"), args.pop("n")
     with pytest.raises(ValueError, match=match):
         simulate_filtered(model, n, **args)
 
 
 # ------------------------------------------------------ prediction versus simulation
+@pytest.mark.slow
 def test_oracle_score_prediction_matches_simulation_in_the_paper_geometry():
     model = BimodalModel(d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
-    cmp = compare_filtered(model, 20_000, [0.1, 0.3], [0.1, 0.5], methods=["oracle-score"],
-                           trials=16, seed=3)
+    cmp = compare_filtered(
+        model, 20_000, [0.1, 0.3], [0.1, 0.5], methods=["oracle-score"], trials=16, seed=3
+    )
     assert len(cmp) == 4
     assert cmp.ratio.between(0.93, 1.07).all(), cmp[["eta", "keep_fraction", "ratio"]]
     np.testing.assert_allclose(cmp.kept_clean_sim, cmp.kept_clean_pred, atol=0.02)
@@ -325,8 +385,9 @@ def test_oracle_score_prediction_matches_simulation_in_the_paper_geometry():
 
 def test_teacher_tilt_correction_matches_simulation_at_low_snr():
     model = BimodalModel(d=10, d_t=8, r=4, gamma=1.0, gamma_t=1.0)
-    cmp = compare_filtered(model, 20_000, [0.3], [0.3], methods=["teacher", "teacher-split"],
-                           trials=16, seed=4)
+    cmp = compare_filtered(
+        model, 20_000, [0.3], [0.3], methods=["teacher", "teacher-split"], trials=16, seed=4
+    )
     assert cmp.ratio.between(0.9, 1.1).all(), cmp[["method", "ratio", "ratio_oracle_filter"]]
     assert (cmp.ratio_oracle_filter > 1.15).all()
     np.testing.assert_allclose(cmp.teacher_err_sim, cmp.teacher_err_pred, rtol=0.1)
@@ -335,17 +396,20 @@ def test_teacher_tilt_correction_matches_simulation_at_low_snr():
 
 def test_baselines_match_simulation():
     model = BimodalModel(d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
-    cmp = compare_filtered(model, 20_000, [0.3], [0.5], methods=["none", "oracle-clean"],
-                           trials=16, seed=5)
+    cmp = compare_filtered(
+        model, 20_000, [0.3], [0.5], methods=["none", "oracle-clean"], trials=16, seed=5
+    )
     assert cmp.keep_fraction.isna().all()
     assert cmp.ratio.between(0.93, 1.07).all(), cmp[["method", "ratio"]]
 
 
 def test_fast_threshold_inversion_matches_score_law():
     from linclip.prediction import _threshold_for_fraction
+
     for eta, q, gamma in [(0.3, 0.25, 1e4), (0.01, 0.9, 1.0), (1.0, 0.001, math.inf)]:
         assert _threshold_for_fraction(q, eta, 4, gamma, gamma) == pytest.approx(
-            float(threshold_for_fraction(q, eta, 4, gamma, gamma)), rel=1e-9, abs=1e-9)
+            float(threshold_for_fraction(q, eta, 4, gamma, gamma)), rel=1e-9, abs=1e-9
+        )
 
 
 @pytest.mark.parametrize("method", ["teacher", "teacher-split"])
@@ -355,4 +419,5 @@ def test_teacher_factor_is_the_large_n_error_ratio(method):
     p = predict_filtered(n, eta, 8, 8, 4, 1.0, 1.0, theta=theta, method=method)
     u = predict_unfiltered(p.n_pool, eta, 8, 8, 4, 1.0, 1.0)
     assert p.err_x_sq / u.err_x_sq == pytest.approx(
-        (eta * first_order_factor(theta, eta, 4, 1.0, 1.0, method=method)) ** 2, rel=1e-4)
+        (eta * first_order_factor(theta, eta, 4, 1.0, 1.0, method=method)) ** 2, rel=1e-4
+    )

@@ -12,9 +12,19 @@ from hypothesis import strategies as st
 from linclip.experiments import run_grid, summarize
 from linclip.learner import cross_covariance
 from linclip.model import BimodalModel
-from linclip.rates import (Breakdown, Rank1Sine, fit_rate, locate_breakdown, mean_sem,
-                           perturbation_anatomy, proposition1_anatomy, proposition1_instance,
-                           rank1_sine_decomposition, trial_pairs, wedin_chain_bound)
+from linclip.rates import (
+    Breakdown,
+    Rank1Sine,
+    fit_rate,
+    locate_breakdown,
+    mean_sem,
+    perturbation_anatomy,
+    proposition1_anatomy,
+    proposition1_instance,
+    rank1_sine_decomposition,
+    trial_pairs,
+    wedin_chain_bound,
+)
 from linclip.theory import corollary1_rate, proposition1_rate, sample_size_condition
 
 
@@ -46,11 +56,14 @@ def test_fit_rate_window_and_weights():
     assert loose.slope_stderr > tight.slope_stderr
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lo=0.2), r"window .* holds 2 points"),
-    (dict(y_sem=np.zeros(5)), r"y_sem must be positive"),
-    (dict(y_sem=np.ones(3)), r"y_sem must have the shape"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lo=0.2), r"window .* holds 2 points"),
+        (dict(y_sem=np.zeros(5)), r"y_sem must be positive"),
+        (dict(y_sem=np.ones(3)), r"y_sem must have the shape"),
+    ],
+)
 def test_fit_rate_rejects(kwargs, match):
     x = np.geomspace(0.01, 1, 5)
     with pytest.raises(ValueError, match=match):
@@ -67,8 +80,10 @@ def test_fit_rate_rejects_nonpositive():
 # ----------------------------------------------------------------------------------- mean_sem
 def test_mean_sem_matches_pandas():
     import pandas as pd
-    frame = pd.DataFrame(dict(g=[1, 1, 1, 2, 2], a=[1.0, 2.0, 3.0, 4.0, 6.0],
-                              b=[0.0, 0.0, 3.0, 1.0, 1.0]))
+
+    frame = pd.DataFrame(
+        dict(g=[1, 1, 1, 2, 2], a=[1.0, 2.0, 3.0, 4.0, 6.0], b=[0.0, 0.0, 3.0, 1.0, 1.0])
+    )
     out = mean_sem(frame, "g", ["a", "b"])
     assert list(out.columns) == ["g", "a_mean", "a_sem", "b_mean", "b_sem", "trials"]
     assert out.a_mean.tolist() == [2.0, 5.0] and out.trials.tolist() == [3, 2]
@@ -141,8 +156,9 @@ def test_perturbation_anatomy_bounds_hold_and_order(paper_small):
     anat = perturbation_anatomy(paper_small, 4000, 6, seed=1)
     assert (anat.err <= anat.wedin_residual * (1 + 1e-9)).all()
     assert (anat.wedin_residual <= anat.wedin_apriori * (1 + 1e-9)).all()
-    np.testing.assert_allclose(anat.wedin_apriori,
-                               wedin_chain_bound(anat.E_norm.to_numpy(), 0.3, 4))
+    np.testing.assert_allclose(
+        anat.wedin_apriori, wedin_chain_bound(anat.E_norm.to_numpy(), 0.3, 4)
+    )
     # Concentration: ||E|| is of the order sqrt(max(d, d_t) kappa / n) (constant ~ 1)...
     assert 0.3 < (anat.E_norm / anat.conc_scale).mean() < 3
     # ...but at gamma = 1e4 the part of E that rotates the subspaces is far smaller.

@@ -11,11 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from linclip.score_law import (ClosedFormLaw, KeptMoments, ScoreLaw, conditional_mean,
-                               cross_moment, even_r_closed_form, kept_clean_fraction,
-                               kept_moments, mixture_density, mixture_tail, rate_factor_crossing,
-                               sample_signal_coordinates, score_density, tail_probability,
-                               threshold_for_fraction)
+from linclip.score_law import (
+    ClosedFormLaw,
+    KeptMoments,
+    ScoreLaw,
+    conditional_mean,
+    cross_moment,
+    even_r_closed_form,
+    kept_clean_fraction,
+    kept_moments,
+    mixture_density,
+    mixture_tail,
+    rate_factor_crossing,
+    sample_signal_coordinates,
+    score_density,
+    tail_probability,
+    threshold_for_fraction,
+)
 from linclip.theory import score_moments
 
 
@@ -120,14 +132,16 @@ def test_density_matches_histogram():
 
 def test_mixture_density_is_the_weighted_sum():
     s = np.linspace(-3, 10, 7)
-    want = (0.3 * score_density(s, 4, 10.0, 10.0, True)
-            + 0.7 * score_density(s, 4, 10.0, 10.0, False))
+    want = 0.3 * score_density(s, 4, 10.0, 10.0, True) + 0.7 * score_density(
+        s, 4, 10.0, 10.0, False
+    )
     np.testing.assert_allclose(mixture_density(s, 0.3, 4, 10.0, 10.0), want)
 
 
 # ------------------------------------------------------------------- tails vs Monte Carlo
-@pytest.mark.parametrize("r,gamma,gamma_t", [(1, 1e4, 1e4), (4, 1e4, 1e4), (4, 1.5, 0.7),
-                                             (16, 1e4, 1e4)])
+@pytest.mark.parametrize(
+    "r,gamma,gamma_t", [(1, 1e4, 1e4), (4, 1e4, 1e4), (4, 1.5, 0.7), (16, 1e4, 1e4)]
+)
 @pytest.mark.parametrize("clean", [True, False])
 def test_tail_and_conditional_mean_vs_monte_carlo(r, gamma, gamma_t, clean):
     law = ScoreLaw(r, gamma, gamma_t, clean)
@@ -174,15 +188,21 @@ def test_even_r_closed_form_matches_numeric(r):
     for clean, gamma in [(True, 3.0), (False, 3.0), (True, 1e4), (False, 1e4)]:
         law = ScoreLaw(r, gamma, gamma, clean)
         s = np.array([-4.0, -0.7, 0.3, 2.5, 9.0])
-        np.testing.assert_allclose(cf.numeric("density", law.alpha, law.beta)(s[2:]),
-                                   law.pdf(s[2:]), rtol=1e-9)
+        np.testing.assert_allclose(
+            cf.numeric("density", law.alpha, law.beta)(s[2:]), law.pdf(s[2:]), rtol=1e-9
+        )
         if not clean or gamma < 100:  # negative side underflows for a tiny beta
-            np.testing.assert_allclose(cf.numeric("density", law.alpha, law.beta)(s[:2]),
-                                       law.pdf(s[:2]), rtol=1e-9)
-        np.testing.assert_allclose(cf.numeric("tail", law.alpha, law.beta)(s), law.tail(s),
-                                   rtol=1e-9, atol=1e-14)
-        np.testing.assert_allclose(cf.numeric("conditional_mean", law.alpha, law.beta)(s),
-                                   law.conditional_mean(s), rtol=1e-8)
+            np.testing.assert_allclose(
+                cf.numeric("density", law.alpha, law.beta)(s[:2]), law.pdf(s[:2]), rtol=1e-9
+            )
+        np.testing.assert_allclose(
+            cf.numeric("tail", law.alpha, law.beta)(s), law.tail(s), rtol=1e-9, atol=1e-14
+        )
+        np.testing.assert_allclose(
+            cf.numeric("conditional_mean", law.alpha, law.beta)(s),
+            law.conditional_mean(s),
+            rtol=1e-8,
+        )
 
 
 def test_even_r_closed_form_r2_is_asymmetric_laplace():
@@ -190,8 +210,9 @@ def test_even_r_closed_form_r2_is_asymmetric_laplace():
     al, be, s = cf.alpha, cf.beta, cf.s
     assert sp.simplify(cf.density_pos - sp.exp(-s / (2 * al)) / (2 * (al + be))) == 0
     assert sp.simplify(cf.density_neg - sp.exp(s / (2 * be)) / (2 * (al + be))) == 0
-    total = (sp.integrate(cf.density_pos, (s, 0, sp.oo))
-             + sp.integrate(cf.density_neg, (s, -sp.oo, 0)))
+    total = sp.integrate(cf.density_pos, (s, 0, sp.oo)) + sp.integrate(
+        cf.density_neg, (s, -sp.oo, 0)
+    )
     assert sp.simplify(total - 1) == 0
     # tail and partial mean are continuous at theta = 0
     assert sp.simplify((cf.tail_pos - cf.tail_neg).subs(cf.theta, 0)) == 0
@@ -201,10 +222,21 @@ def test_even_r_closed_form_r2_is_asymmetric_laplace():
 def test_even_r_closed_form_normalised_exactly_at_rational_scales():
     cf = even_r_closed_form(6)
     vals = {cf.alpha: sp.Rational(3, 2), cf.beta: sp.Rational(1, 3)}
-    assert sp.simplify(cf.tail_pos.subs(cf.theta, 0).subs(vals)
-                       + (1 - cf.tail_neg).subs(cf.theta, 0).subs(vals) - 1) == 0
-    assert sp.simplify(cf.partial_pos.subs(cf.theta, 0).subs(vals)
-                       - cf.partial_neg.subs(cf.theta, 0).subs(vals)) == 0
+    assert (
+        sp.simplify(
+            cf.tail_pos.subs(cf.theta, 0).subs(vals)
+            + (1 - cf.tail_neg).subs(cf.theta, 0).subs(vals)
+            - 1
+        )
+        == 0
+    )
+    assert (
+        sp.simplify(
+            cf.partial_pos.subs(cf.theta, 0).subs(vals)
+            - cf.partial_neg.subs(cf.theta, 0).subs(vals)
+        )
+        == 0
+    )
 
 
 def test_even_r_closed_form_validation():
@@ -241,8 +273,9 @@ def test_kept_moments_broadcast_theta_and_eta():
     np.testing.assert_allclose(km.kept_clean_fraction[0], kept_clean_fraction(thetas, 0.1, 4))
 
 
-@pytest.mark.parametrize("r,gamma,gamma_t,eta", [(4, 1e4, 1e4, 0.3), (3, 1.0, 4.0, 0.6),
-                                                 (16, 1e4, 1e4, 0.1)])
+@pytest.mark.parametrize(
+    "r,gamma,gamma_t,eta", [(4, 1e4, 1e4, 0.3), (3, 1.0, 4.0, 0.6), (16, 1e4, 1e4, 0.1)]
+)
 def test_kept_moments_vs_monte_carlo(r, gamma, gamma_t, eta):
     smp = sample_signal_coordinates(300_000, r, gamma, gamma_t, eta, rng=11)
     score = smp.score
@@ -250,15 +283,18 @@ def test_kept_moments_vs_monte_carlo(r, gamma, gamma_t, eta):
         km = kept_moments(theta, eta, r, gamma, gamma_t)
         kept = score > theta
         n_kept = kept.sum()
-        assert km.kept_fraction == pytest.approx(kept.mean(),
-                                                 abs=5 * math.sqrt(0.25 / score.size))
-        assert km.kept_clean_fraction == pytest.approx(smp.clean[kept].mean(),
-                                                       abs=5 * math.sqrt(0.25 / n_kept))
+        assert km.kept_fraction == pytest.approx(kept.mean(), abs=5 * math.sqrt(0.25 / score.size))
+        assert km.kept_clean_fraction == pytest.approx(
+            smp.clean[kept].mean(), abs=5 * math.sqrt(0.25 / n_kept)
+        )
         uv = (smp.u[kept] * smp.v[kept]).mean(axis=1)
         u2 = (smp.u[kept] ** 2).mean(axis=1)
         v2 = (smp.v[kept] ** 2).mean(axis=1)
-        for pred, obs in [(km.cross_moment, uv), (km.second_moment_u, u2),
-                          (km.second_moment_v, v2)]:
+        for pred, obs in [
+            (km.cross_moment, uv),
+            (km.second_moment_u, u2),
+            (km.second_moment_v, v2),
+        ]:
             assert pred == pytest.approx(obs.mean(), abs=5 * obs.std() / math.sqrt(n_kept))
 
 
@@ -286,6 +322,7 @@ def test_threshold_for_fraction_round_trip(eta):
     assert threshold_for_fraction(1.0, eta, 4) == -math.inf
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(q=st.floats(0.001, 0.999), eta=st.floats(0.01, 1.0), r=st.integers(1, 12))
 def test_threshold_round_trip_property(q, eta, r):
@@ -300,10 +337,16 @@ def test_threshold_for_fraction_vs_monte_carlo():
 
 
 # --------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(r=0), "r must be"), (dict(r=2.5), "r must be"), (dict(r=2, gamma=0.0), "gamma"),
-    (dict(r=2, gamma_t=-1.0), "gamma_t"), (dict(r=2, clean="yes"), "clean"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(r=0), "r must be"),
+        (dict(r=2.5), "r must be"),
+        (dict(r=2, gamma=0.0), "gamma"),
+        (dict(r=2, gamma_t=-1.0), "gamma_t"),
+        (dict(r=2, clean="yes"), "clean"),
+    ],
+)
 def test_score_law_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ScoreLaw(**kwargs)
@@ -333,8 +376,10 @@ def test_rate_factor_crossing_equalises_the_two_thresholds():
     km = kept_moments(np.array([0.0, 8.0]), eta, 16)
     assert km.rate_factor[0] == pytest.approx(km.rate_factor[1], rel=1e-9)
     # below the crossing theta = 0 wins, above it theta = r/2 wins
-    below, above = kept_moments(np.array([0.0, 8.0]), eta / 3, 16), kept_moments(
-        np.array([0.0, 8.0]), min(3 * eta, 1.0), 16)
+    below, above = (
+        kept_moments(np.array([0.0, 8.0]), eta / 3, 16),
+        kept_moments(np.array([0.0, 8.0]), min(3 * eta, 1.0), 16),
+    )
     assert below.rate_factor[0] < below.rate_factor[1]
     assert above.rate_factor[0] > above.rate_factor[1]
 

@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 
 from linclip.filters import bilinear_score, oracle_score_matrix
 from linclip.model import BimodalModel
-from linclip.theory import (corollary1_rate, proposition1_rate, sample_size_condition,
-                            score_moments, snr_factor, theorem1_rate)
+from linclip.theory import (
+    corollary1_rate,
+    proposition1_rate,
+    sample_size_condition,
+    score_moments,
+    snr_factor,
+    theorem1_rate,
+)
 
 DIMS = dict(d=10, d_t=8, r=4, gamma=1e4, gamma_t=1e4)
 
@@ -58,8 +64,9 @@ def test_sample_size_condition():
     assert sample_size_condition(10, 8, 1.0, 1.0, 0.5) == pytest.approx(10 * 4 / 0.25)
     assert sample_size_condition(3, 8, math.inf, math.inf, 1.0) == 8.0
     # scales as 1/eta^2
-    ratio = sample_size_condition(10, 8, 1e4, 1e4, 0.1) / sample_size_condition(10, 8, 1e4, 1e4,
-                                                                                0.2)
+    ratio = sample_size_condition(10, 8, 1e4, 1e4, 0.1) / sample_size_condition(
+        10, 8, 1e4, 1e4, 0.2
+    )
     assert ratio == pytest.approx(4.0)
     with pytest.raises(ValueError, match="^eta "):
         sample_size_condition(10, 8, 1.0, 1.0, 0.0)
@@ -69,16 +76,20 @@ def test_sample_size_condition():
 
 @given(n=st.floats(10, 1e9), eta=st.floats(1e-4, 0.5))
 def test_rate_exponents(n, eta):
-    for rate in (lambda n, e: corollary1_rate(n, e, **DIMS),
-                 lambda n, e: proposition1_rate(n, e, 10, 8, 1e4, 1e4),
-                 lambda n, e: theorem1_rate(n, e, **DIMS)):
+    for rate in (
+        lambda n, e: corollary1_rate(n, e, **DIMS),
+        lambda n, e: proposition1_rate(n, e, 10, 8, 1e4, 1e4),
+        lambda n, e: theorem1_rate(n, e, **DIMS),
+    ):
         # every bound decays like n^(-1/2): doubling n divides it by sqrt(2)
         assert rate(2 * n, eta) == pytest.approx(rate(n, eta) / math.sqrt(2), rel=1e-12)
     # without filtering, halving eta doubles the error (1/eta)
     assert corollary1_rate(n, eta / 2, **DIMS) == pytest.approx(
-        2 * corollary1_rate(n, eta, **DIMS), rel=1e-12)
+        2 * corollary1_rate(n, eta, **DIMS), rel=1e-12
+    )
     assert proposition1_rate(n, eta / 2, 10, 8, 1e4, 1e4) == pytest.approx(
-        2 * proposition1_rate(n, eta, 10, 8, 1e4, 1e4), rel=1e-12)
+        2 * proposition1_rate(n, eta, 10, 8, 1e4, 1e4), rel=1e-12
+    )
     # with filtering it is never worse than without
     assert theorem1_rate(n, eta, **DIMS) <= corollary1_rate(n, eta, **DIMS) * (1 + 1e-12)
 
@@ -86,9 +97,11 @@ def test_rate_exponents(n, eta):
 def test_rate_values():
     # corollary 1: (1/eta) sqrt(r max(d, d~) snr / n)
     assert corollary1_rate(1000, 0.5, 10, 8, 4, 1.0, 1.0) == pytest.approx(
-        2 * math.sqrt(4 * 10 * 4 / 1000))
+        2 * math.sqrt(4 * 10 * 4 / 1000)
+    )
     assert corollary1_rate(1000, 1.0, 3, 8, 4, math.inf, math.inf) == pytest.approx(
-        math.sqrt(32 / 1000))
+        math.sqrt(32 / 1000)
+    )
     # proposition 1 uses max(d/gamma, d~/gamma~) and vanishes without noise
     assert proposition1_rate(100, 1.0, 10, 8, 10.0, 2.0) == pytest.approx(math.sqrt(4 / 100))
     assert proposition1_rate(100, 0.3, 10, 8, math.inf, math.inf) == 0.0
@@ -102,7 +115,8 @@ def test_theorem1_switches_regime_at_one_over_r_squared():
     for eta in [0.1, 0.5, 1.0]:
         assert theorem1_rate(5000, eta, **DIMS) == pytest.approx(base / math.sqrt(eta))
     assert theorem1_rate(5000, 0.1, **DIMS) / theorem1_rate(5000, 0.2, **DIMS) == pytest.approx(
-        math.sqrt(2))
+        math.sqrt(2)
+    )
     # small eta: flat at r * base
     for eta in [1e-3, 1e-2, 0.5 * switch, switch]:
         assert theorem1_rate(5000, eta, **DIMS) == pytest.approx(r * base)
@@ -121,9 +135,19 @@ def test_rates_broadcast():
     assert proposition1_rate(n, 0.5, 10, 8, 1e4, 1e4).shape == (3,)
 
 
-@pytest.mark.parametrize("n, eta", [(0, 0.5), (-5, 0.5), (100, 0.0), (100, 1.5),
-                                    (float("nan"), 0.5), (100, float("nan")),
-                                    ([100, 0], 0.5), (100, [0.5, 2.0])])
+@pytest.mark.parametrize(
+    "n, eta",
+    [
+        (0, 0.5),
+        (-5, 0.5),
+        (100, 0.0),
+        (100, 1.5),
+        (float("nan"), 0.5),
+        (100, float("nan")),
+        ([100, 0], 0.5),
+        (100, [0.5, 2.0]),
+    ],
+)
 def test_rate_validation(n, eta):
     with pytest.raises(ValueError, match=r"n must be positive and eta in \(0, 1\]"):
         corollary1_rate(n, eta, **DIMS)

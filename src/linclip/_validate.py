@@ -26,13 +26,18 @@ def _is_nan(value: object) -> bool:
     return isinstance(value, Real) and math.isnan(float(value))
 
 
-def check_int(name: str, value: object, *, minimum: int = 1, maximum: int | None = None,
-              what: str = "") -> int:
+def check_int(
+    name: str, value: object, *, minimum: int = 1, maximum: int | None = None, what: str = ""
+) -> int:
     """Return ``value`` as ``int`` if it is an integer in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        if (not isinstance(value, bool) and isinstance(value, Real) and not _is_nan(value)
-                and float(value).is_integer()):
-            value = int(value)
+        if (
+            not isinstance(value, bool)
+            and isinstance(value, Real)
+            and not _is_nan(value)
+            and float(value).is_integer()
+        ):
+            value = int(float(value))
         else:
             raise ValueError(f"{name} must be an integer{what}; got {value!r}")
     value = int(value)
@@ -83,5 +88,7 @@ def check_finite_array(name: str, array: object, *, ndim: int | None = None) -> 
         raise ValueError(f"{name} must be a {ndim}-D array; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} must contain only finite numbers; found {bad} NaN or inf entries")
+        raise ValueError(
+            f"{name} must contain only finite numbers; found {bad} NaN or inf entries"
+        )
     return arr

@@ -7,7 +7,8 @@ For :math:`r`-dimensional subspaces with orthonormal bases :math:`X, Y` and prin
           = \|(I - XX^\top) Y\|_F \in [0, \sqrt r].
 
 :math:`\mathrm{ERR}(G,\tilde G) = \max\{\|\sin\Theta(\mathrm{row}(G), U)\|_F,
-\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F\}`.
+\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F\}`: the book's reading of the paper's ERR
+(the maximum over the two modalities; brief §3).
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from ._validate import check_finite_array
-from .learner import Encoders
+from .learners.contrastive import Encoders
 
-__all__ = ["orthonormal_basis", "row_space_basis", "principal_angles", "sin_theta_distance",
-           "ErrorReport", "subspace_error"]
+__all__ = [
+    "orthonormal_basis",
+    "row_space_basis",
+    "principal_angles",
+    "sin_theta_distance",
+    "ErrorReport",
+    "subspace_error",
+]
 
 
 def orthonormal_basis(A: np.ndarray) -> np.ndarray:
@@ -31,8 +37,10 @@ def orthonormal_basis(A: np.ndarray) -> np.ndarray:
     tol = max(A.shape) * np.finfo(float).eps * (sigma[0] if sigma.size else 0.0)
     rank = int(np.count_nonzero(sigma > tol))
     if rank < A.shape[1]:
-        raise ValueError(f"matrix of shape {A.shape} has rank {rank} < {A.shape[1]} columns; "
-                         "its column space is not of the stated dimension")
+        raise ValueError(
+            f"matrix of shape {A.shape} has rank {rank} < {A.shape[1]} columns; "
+            "its column space is not of the stated dimension"
+        )
     return q
 
 
@@ -45,11 +53,14 @@ def _check_bases(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = check_finite_array("X", X, ndim=2)
     Y = check_finite_array("Y", Y, ndim=2)
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"subspaces must live in the same space; got ambient dimensions "
-                         f"{X.shape[0]} and {Y.shape[0]}")
+        raise ValueError(
+            f"subspaces must live in the same space; got ambient dimensions "
+            f"{X.shape[0]} and {Y.shape[0]}"
+        )
     if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"subspaces must have the same dimension r; got {X.shape[1]} and "
-                         f"{Y.shape[1]}")
+        raise ValueError(
+            f"subspaces must have the same dimension r; got {X.shape[1]} and {Y.shape[1]}"
+        )
     return orthonormal_basis(X), orthonormal_basis(Y)
 
 
@@ -59,6 +70,8 @@ def principal_angles(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     Uses :func:`scipy.linalg.subspace_angles`, which is accurate for small angles.
     """
     X, Y = _check_bases(X, Y)
+    import scipy.linalg
+
     return np.sort(scipy.linalg.subspace_angles(X, Y))
 
 
@@ -82,16 +95,17 @@ def sin_theta_distance(X: np.ndarray, Y: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class ErrorReport:
-    """ERR and its two sides.
+    r"""ERR and its two sides.
 
     Attributes
     ----------
     err : float
-        :math:`\\max(\\text{err\\_x}, \\text{err\\_xt})`, the paper's ERR.
+        :math:`\max(\text{err\_x}, \text{err\_xt})`: the book's reading of the paper's ERR
+        (the maximum over the two modalities; brief §3).
     err_x : float
-        :math:`\\|\\sin\\Theta(\\mathrm{row}(G), U)\\|_F`.
+        :math:`\|\sin\Theta(\mathrm{row}(G), U)\|_F`.
     err_xt : float
-        :math:`\\|\\sin\\Theta(\\mathrm{row}(\\tilde G), \\tilde U)\\|_F`.
+        :math:`\|\sin\Theta(\mathrm{row}(\tilde G), \tilde U)\|_F`.
     """
 
     err: float
@@ -100,7 +114,21 @@ class ErrorReport:
 
 
 def subspace_error(encoders: Encoders, U: np.ndarray, U_t: np.ndarray) -> ErrorReport:
-    """The paper's ERR of learned encoders against the true bases :math:`U, \\tilde U`."""
+    r"""ERR of learned encoders against the true bases :math:`U, \tilde U`, and its two sides.
+
+    ``err`` is the book's reading of the paper's ERR: the larger of the two
+    :math:`\|\sin\Theta\|_F` distances (brief §3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from linclip import BimodalModel, Encoders
+    >>> model = BimodalModel(d=6, d_t=5, r=2)
+    >>> perfect = Encoders(model.U.T, model.U_t.T)
+    >>> rep = subspace_error(perfect, model.U, model.U_t)
+    >>> bool(rep.err < 1e-12), rep.err == max(rep.err_x, rep.err_xt)
+    (True, True)
+    """
     err_x = sin_theta_distance(row_space_basis(encoders.G), U)
     err_xt = sin_theta_distance(row_space_basis(encoders.G_t), U_t)
     return ErrorReport(err=max(err_x, err_xt), err_x=err_x, err_xt=err_xt)

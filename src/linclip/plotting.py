@@ -6,13 +6,13 @@ axes and text, so that they stay legible on the book's light and dark themes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
 import seaborn as sns
-from scipy import stats
+
+from .stats import SlopeFit, fit_loglog_slope
 
 __all__ = ["use_book_style", "PALETTE", "method_color", "SlopeFit", "fit_loglog_slope",
            "add_reference_slope", "loglog_errorbar"]
@@ -93,49 +93,6 @@ def method_color(method: str):
         return PALETTE[7]
 
 
-@dataclass(frozen=True)
-class SlopeFit:
-    """Least-squares fit of :math:`\\log y = a + b\\log x`.
-
-    Attributes
-    ----------
-    slope, intercept : float
-        :math:`b` and :math:`a` (natural logs).
-    slope_stderr : float
-        Standard error of the slope from the regression residuals.
-    """
-
-    slope: float
-    intercept: float
-    slope_stderr: float
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Fitted power law evaluated at ``x``."""
-        return np.exp(self.intercept) * np.asarray(x, dtype=float) ** self.slope
-
-    def __str__(self) -> str:
-        return f"slope {self.slope:+.3f} ± {self.slope_stderr:.3f}"
-
-
-def fit_loglog_slope(x: Sequence[float], y: Sequence[float]) -> SlopeFit:
-    """Fit a power law :math:`y \\propto x^b` by least squares on log-log scale.
-
-    Raises ``ValueError`` for fewer than three points or non-positive values.
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D of equal length; got shapes {x.shape}, {y.shape}")
-    if x.size < 3:
-        raise ValueError(f"need at least 3 points to fit a slope with an uncertainty; got {x.size}")
-    if np.any(x <= 0) or np.any(y <= 0) or not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("x and y must be positive and finite for a log-log fit")
-    res = stats.linregress(np.log(x), np.log(y))
-    # For constant y scipy returns stderr = NaN (its r is 0/0), yet the fit is exact.
-    stderr = 0.0 if np.ptp(np.log(y)) == 0 else float(res.stderr)
-    return SlopeFit(float(res.slope), float(res.intercept), stderr)
-
-
 def add_reference_slope(ax, x: Sequence[float], slope: float, anchor: tuple[float, float],
                         label: str | None = None, **kwargs) -> None:
     """Draw a dashed reference line :math:`y \\propto x^{slope}` through ``anchor``."""
@@ -149,7 +106,7 @@ def add_reference_slope(ax, x: Sequence[float], slope: float, anchor: tuple[floa
 
 def loglog_errorbar(ax, summary, x: str, y: str = "err_mean", yerr: str = "err_sem",
                     hue: str = "method", labels: dict | None = None) -> None:
-    """Plot a summary table (from :func:`linclip.experiments.summarize`) on log-log axes."""
+    """Plot a summary table (from :func:`linclip.experiments.grid.summarize`) on log-log axes."""
     for key, group in summary.groupby(hue, sort=False):
         group = group.sort_values(x)
         ax.errorbar(group[x], group[y], yerr=group[yerr] if yerr else None, marker="o",

@@ -7,12 +7,21 @@ first-order predictions (with constants) live in separate modules.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._validate import check_int, check_positive, check_probability
+from .._validate import check_int, check_positive, check_probability
 
-__all__ = ["snr_factor", "score_moments", "sample_size_condition", "corollary1_rate",
-           "proposition1_rate", "theorem1_rate"]
+__all__ = [
+    "snr_factor",
+    "score_moments",
+    "sample_size_condition",
+    "corollary1_rate",
+    "proposition1_rate",
+    "theorem1_rate",
+    "wedin_chain_bound",
+]
 
 
 def _check_n_eta(n: np.ndarray, eta: np.ndarray) -> None:
@@ -47,7 +56,10 @@ def sample_size_condition(d: int, d_t: int, gamma: float, gamma_t: float, eta: f
 
 
 def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
-    r"""Shape of Corollary 1: :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed)."""
+    r"""Shape of Corollary 1 (reconstructed).
+
+    :math:`\frac1\eta\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}`.
+    """
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
     _check_n_eta(n, eta)
@@ -55,7 +67,10 @@ def corollary1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: flo
 
 
 def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
-    r"""Shape of Proposition 1's lower bound: :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}` (reconstructed)."""
+    r"""Shape of Proposition 1's lower bound (reconstructed).
+
+    :math:`\frac1\eta\sqrt{\max\{d\gamma^{-1},\tilde d\tilde\gamma^{-1}\}/n}`.
+    """
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
     _check_n_eta(n, eta)
@@ -65,7 +80,9 @@ def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
 
 
 def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float):
-    r"""Shape of Theorem 1: :math:`\min\{\eta^{-1/2}, r\}\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}` (reconstructed).
+    r"""Shape of Theorem 1 (reconstructed).
+
+    :math:`\min\{\eta^{-1/2}, r\}\sqrt{r\max\{d,\tilde d\}(1+\gamma^{-1})(1+\tilde\gamma^{-1})/n}`.
 
     The two regimes cross at :math:`\eta = 1/r^2`.
     """
@@ -74,3 +91,30 @@ def theorem1_rate(n, eta, d: int, d_t: int, r: int, gamma: float, gamma_t: float
     _check_n_eta(n, eta)
     base = np.sqrt(r * max(d, d_t) * snr_factor(gamma, gamma_t) / n)
     return np.minimum(1.0 / np.sqrt(eta), float(r)) * base
+
+
+def wedin_chain_bound(delta, eta, r: int):
+    r"""Corollary 1's proof chain with a given perturbation size.
+
+    With :math:`\Delta = \|S_n - \eta U\tilde U^\top\|_2`, Weyl and Wedin give
+    :math:`\mathrm{ERR} \le \sqrt r\,\Delta/(\eta - \Delta)` when :math:`\Delta < \eta`
+    (``inf`` otherwise); under :math:`\Delta \le \eta/2` this is at most
+    :math:`2\sqrt r\,\Delta/\eta`.
+
+    Parameters
+    ----------
+    delta : array_like
+        :math:`\Delta \ge 0`.
+    eta : array_like
+        Clean fraction :math:`\eta \in (0, 1]` (the gap :math:`\sigma_r(\eta U\tilde U^\top)`).
+    r : int
+        Rank :math:`r`.
+    """
+    r = check_int("r", r)
+    delta = np.asarray(delta, dtype=float)
+    eta = np.asarray(eta, dtype=float)
+    if np.any(delta < 0) or np.any(eta <= 0) or np.any(eta > 1):
+        raise ValueError("delta must be >= 0 and eta in (0, 1]")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(delta < eta, math.sqrt(r) * delta / (eta - delta), np.inf)
+    return out if out.ndim else float(out)

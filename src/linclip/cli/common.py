@@ -1,0 +1,95 @@
+"""Options and helpers shared by the subcommands (the model, the learner and the filter)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..data.model import BimodalModel
+from ..filters.scores import FILTERING_METHODS, METHODS
+from ..filters.spec import MethodSpec
+
+__all__ = ["add_model_arguments", "model_from_args", "method_spec_from_args"]
+
+
+def add_model_arguments(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:
+    """Options shared by ``simulate`` and ``predict``: the model, learner and filter."""
+    g = p.add_argument_group("data model (Assumptions 1-2)")
+    g.add_argument("--n", type=int, default=10_000, help="number of pairs n (default 10000)")
+    g.add_argument(
+        "--eta",
+        type=float,
+        default=0.3,
+        help="clean fraction eta in (0, 1]: probability a pair is matched (default 0.3)",
+    )
+    g.add_argument("--d", type=int, default=10, help="dimension d of x (default 10)")
+    g.add_argument("--d-t", type=int, default=8, help="dimension d~ of x~ (default 8)")
+    g.add_argument("--r", type=int, default=4, help="rank r of the shared subspace (default 4)")
+    g.add_argument(
+        "--gamma",
+        type=float,
+        default=1e4,
+        help="signal-to-noise gamma of x; noise variance 1/gamma (default 1e4)",
+    )
+    g.add_argument(
+        "--gamma-t", type=float, default=1e4, help="signal-to-noise gamma~ of x~ (default 1e4)"
+    )
+    g = p.add_argument_group("learner and filter")
+    g.add_argument(
+        "--rho",
+        type=float,
+        default=1.0,
+        help="regularisation rho > 0 of the contrastive loss (default 1)",
+    )
+    if with_method:
+        g.add_argument(
+            "--method",
+            choices=METHODS,
+            default="none",
+            help="none: train on all pairs; teacher: teacher on all n scores and "
+            "filters all n; teacher-split: Algorithm 1 (teacher on first half, "
+            "filter second half); oracle-score: filter by x^T U U~^T x~; "
+            "oracle-clean: keep exactly the clean pairs (default none)",
+        )
+    knob = g.add_mutually_exclusive_group()
+    knob.add_argument(
+        "--theta",
+        type=float,
+        default=None,
+        help="threshold theta in oracle units: keep pairs with score > theta "
+        "(default for filtering methods: 0, the paper's untuned choice)",
+    )
+    knob.add_argument(
+        "--keep-fraction",
+        type=float,
+        default=None,
+        help="kept fraction q in (0, 1]: keep the top q of the scored pairs",
+    )
+
+
+def model_from_args(args: argparse.Namespace) -> BimodalModel:
+    """Build the validated model from parsed options."""
+    return BimodalModel(
+        d=args.d, d_t=args.d_t, r=args.r, gamma=args.gamma, gamma_t=args.gamma_t, eta=args.eta
+    )
+
+
+def method_spec_from_args(args: argparse.Namespace) -> MethodSpec:
+    """Validated method and knob from parsed options."""
+    if args.method not in FILTERING_METHODS and (
+        args.theta is not None or args.keep_fraction is not None
+    ):
+        raise ValueError(
+            f"--theta/--keep-fraction only apply to the filtering methods "
+            f"({', '.join(FILTERING_METHODS)}); method is {args.method!r}"
+        )
+    return MethodSpec(args.method, theta=args.theta, keep_fraction=args.keep_fraction)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _json_float(value: float):
+    """``inf`` as the string "inf": strict JSON has no Infinity literal."""
+    return str(value) if math.isinf(value) else value

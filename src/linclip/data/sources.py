@@ -1,0 +1,397 @@
+r"""Sources of sufficient statistics: the seam between the engine and the data.
+
+Every learner in the book sees a set of pairs :math:`w = (x, \tilde x)` only through its count,
+its sum and its second moments. A trial of the engine (:mod:`linclip.filters.engine`) therefore
+asks a *source* for the statistics of a few sets of pairs, described by a
+:class:`StatsRequest`:
+
+* ``all`` — all :math:`n` pairs (the unfiltered learner, the full-sample teacher);
+* ``clean`` — the clean pairs (the clean-label oracle);
+* ``first`` — the first :math:`\lfloor n/2\rfloor` pairs (Algorithm 1's teacher);
+* ``kept`` — for each :class:`KeptRequest`, the pairs of a pool (all pairs, or the second half)
+  whose score :math:`x^\top M\tilde x` exceeds a threshold :math:`\theta` or lies in the top
+  fraction :math:`q`.
+
+The score matrix :math:`M` of a kept set may depend on statistics the source is still
+collecting (Algorithm 1's teacher is fitted on the first half), so the source calls back
+``score_matrix(scorer, stats)`` as soon as the statistics it names are complete.
+
+:class:`PairsSource` is the reference: it generates (or holds) the pairs and accumulates. It
+makes **one pass** whenever that suffices: the teacher fitted on the first :math:`n/2` pairs
+scores the second-half chunks as they are generated, so Algorithm 1 at threshold
+:math:`\theta` generates exactly :math:`n` pairs. Only a full-sample teacher (its filter depends
+on every pair it filters) and a top-:math:`q` rule on a streamed sample (the cut is known only
+after every score) need a second pass over their pool; an in-memory sample is never
+regenerated. A second source (an exact sampler of the statistics) implements the same
+:meth:`PairsSource.statistics` and needs nothing else from the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .._validate import check_int
+from ..learners.contrastive import CrossCovarianceAccumulator
+from .model import PairSample, StreamingSample
+
+__all__ = [
+    "SCORERS",
+    "POOLS",
+    "MomentAccumulator",
+    "KeptRequest",
+    "StatsRequest",
+    "TrialStats",
+    "StatisticsSource",
+    "PairsSource",
+    "as_source",
+]
+
+#: Score matrices a kept set can be filtered with.
+SCORERS = ("teacher", "teacher-split", "oracle-score")
+#: Pools a score filter can act on: all pairs, or the second half (Algorithm 1).
+POOLS = ("all", "second")
+
+
+class MomentAccumulator(CrossCovarianceAccumulator):
+    r"""Count, sums and second moments of a set of pairs, added chunk by chunk.
+
+    The cross block :math:`\sum x\tilde x^\top` is always kept (the contrastive learner needs
+    only it); with ``full=True`` the within-modality blocks :math:`\sum xx^\top` and
+    :math:`\sum\tilde x\tilde x^\top` are kept too (PCA needs them). Sums are taken about a
+    shift (the first non-empty chunk's means) for numerical stability. ``n_clean`` counts the
+    clean pairs when the labels are known (``None`` otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x, xt = rng.standard_normal((50, 3)), rng.standard_normal((50, 2))
+    >>> acc = MomentAccumulator(3, 2, full=True)
+    >>> _ = acc.add(PairSample(x[:20], xt[:20])).add(PairSample(x[20:], xt[20:]))
+    >>> bool(np.allclose(acc.covariance_x(), np.cov(x.T)))
+    True
+    """
+
+    def __init__(self, d: int, d_t: int, *, full: bool = False) -> None:
+        super().__init__(d, d_t)
+        self.full = bool(full)
+        self.n_clean: int | None = 0
+        self._sum_xx = np.zeros((self.d, self.d)) if full else None
+        self._sum_xtxt = np.zeros((self.d_t, self.d_t)) if full else None
+
+    def add(self, piece: PairSample) -> MomentAccumulator:
+        """Add the pairs of ``piece`` (and count its clean pairs, if it has labels)."""
+        if piece.clean is None:
+            self.n_clean = None
+        elif self.n_clean is not None:
+            self.n_clean += int(np.count_nonzero(piece.clean))
+        if piece.n == 0:
+            return self
+        self.update(piece.x, piece.xt)
+        if self.full:
+            assert self._sum_xx is not None and self._sum_xtxt is not None
+            assert self._shift_x is not None and self._shift_xt is not None
+            xc = piece.x - self._shift_x
+            xtc = piece.xt - self._shift_xt
+            self._sum_xx += xc.T @ xc
+            self._sum_xtxt += xtc.T @ xtc
+        return self
+
+    def _auto(self, total: np.ndarray | None, sums: np.ndarray, name: str) -> np.ndarray:
+        if total is None:
+            raise ValueError(
+                f"{name} needs the within-modality moments; create the accumulator with full=True"
+            )
+        if self.n < 2:
+            raise ValueError(f"need at least 2 pairs for a covariance; got n = {self.n}")
+        mean = sums / self.n
+        return (total - self.n * np.outer(mean, mean)) / (self.n - 1)
+
+    def covariance_x(self) -> np.ndarray:
+        """Centred sample covariance of :math:`x`."""
+        return self._auto(self._sum_xx, self._sum_x, "covariance_x")
+
+    def covariance_xt(self) -> np.ndarray:
+        r"""Centred sample covariance of :math:`\tilde x`."""
+        return self._auto(self._sum_xtxt, self._sum_xt, "covariance_xt")
+
+
+@dataclass(frozen=True)
+class KeptRequest:
+    r"""One score-filtered set: which score matrix, which pool, which knob.
+
+    Attributes
+    ----------
+    scorer : str
+        One of :data:`SCORERS`.
+    pool : str
+        ``"second"`` for ``teacher-split`` (Algorithm 1), ``"all"`` otherwise.
+    theta : float or None
+        Threshold :math:`\theta`: keep score :math:`> \theta`.
+    keep_fraction : float or None
+        Kept fraction :math:`q`: keep the :math:`\lceil q\,n_{pool}\rceil` best scores.
+    """
+
+    scorer: str
+    pool: str
+    theta: float | None = None
+    keep_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {', '.join(SCORERS)}; got {self.scorer!r}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}; got {self.pool!r}")
+        if (self.theta is None) == (self.keep_fraction is None):
+            raise ValueError("a kept set needs exactly one of theta and keep_fraction")
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """The statistics one trial needs (see the module docstring).
+
+    Attributes
+    ----------
+    all, clean, first : bool
+        Whether to collect the statistics of all pairs, of the clean pairs, of the first half.
+    kept : tuple of KeptRequest
+        Score-filtered sets.
+    full : bool
+        Collect the within-modality moments of ``all``, ``clean`` and the kept sets too (PCA).
+    """
+
+    all: bool = False
+    clean: bool = False
+    first: bool = False
+    kept: tuple[KeptRequest, ...] = ()
+    full: bool = False
+
+
+@dataclass
+class TrialStats:
+    r"""What a source returns: the requested statistics and what it cost.
+
+    Attributes
+    ----------
+    n : int
+        Pairs in the sample.
+    all, clean, first : MomentAccumulator or None
+        The requested statistics (``None`` if not requested).
+    kept : list of MomentAccumulator
+        One per :class:`KeptRequest`, in order.
+    n_pool : list of int
+        Size of each kept set's pool.
+    cuts : list of float
+        The threshold applied to each kept set (:math:`\theta`, or the score of the
+        :math:`\lceil qn\rceil`-th best pair for a top-:math:`q` rule).
+    sample_clean : int or None
+        Clean pairs in the whole sample (``None`` without labels).
+    pairs_generated : int
+        Pairs the source generated to answer (an in-memory sample counts 0).
+    """
+
+    n: int
+    all: MomentAccumulator | None = None
+    clean: MomentAccumulator | None = None
+    first: MomentAccumulator | None = None
+    kept: list[MomentAccumulator] = field(default_factory=list)
+    n_pool: list[int] = field(default_factory=list)
+    cuts: list[float] = field(default_factory=list)
+    sample_clean: int | None = None
+    pairs_generated: int = 0
+
+
+#: ``score_matrix(scorer, stats)`` -> M; ``stats`` is the first half for ``teacher-split``,
+#: all pairs for ``teacher`` and ``None`` for ``oracle-score``.
+ScoreMatrixFn = Callable[[str, "MomentAccumulator | None"], np.ndarray]
+
+
+@runtime_checkable
+class StatisticsSource(Protocol):
+    """Anything that answers a :class:`StatsRequest` (the engine's only view of the data)."""
+
+    @property
+    def n(self) -> int:
+        """Pairs in the sample."""
+        ...
+
+    def statistics(self, request: StatsRequest, score_matrix: ScoreMatrixFn) -> TrialStats:
+        """Collect the requested statistics, calling ``score_matrix`` when a filter needs it."""
+        ...
+
+
+def _score(piece: PairSample, M: np.ndarray) -> np.ndarray:
+    from ..filters.scores import bilinear_score
+
+    return bilinear_score(piece.x, piece.xt, M)
+
+
+class PairsSource:
+    """The reference source: generated pairs, held in memory or streamed in chunks.
+
+    Parameters
+    ----------
+    sample : PairSample or StreamingSample
+        The pairs. A :class:`~linclip.data.model.StreamingSample` is generated chunk by chunk
+        (and regenerated only where a second pass is unavoidable); a
+        :class:`~linclip.data.model.PairSample` is one chunk and is never regenerated.
+
+    Attributes
+    ----------
+    pairs_generated : int
+        Running count of the pairs this source has generated (0 for an in-memory sample).
+    """
+
+    def __init__(self, sample: PairSample | StreamingSample) -> None:
+        if not isinstance(sample, (PairSample, StreamingSample)):
+            raise ValueError(
+                f"sample must be a PairSample or a StreamingSample; got {type(sample).__name__}"
+            )
+        self.sample = sample
+        self.pairs_generated = 0
+
+    @property
+    def n(self) -> int:
+        """Pairs in the sample."""
+        return int(self.sample.n)
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        r"""The dimensions :math:`(d, \tilde d)`."""
+        if isinstance(self.sample, StreamingSample):
+            return self.sample.model.d, self.sample.model.d_t
+        return int(self.sample.x.shape[1]), int(self.sample.xt.shape[1])
+
+    def _chunks(self, start: int = 0) -> Iterator[PairSample]:
+        if isinstance(self.sample, PairSample):
+            yield self.sample if start == 0 else self.sample.subset(slice(start, None))
+            return
+        # The chunk holding pair ``start`` is generated whole and cut: count the cut-off part.
+        self.pairs_generated += start % self.sample.chunk_size
+        for chunk in self.sample.chunks(start):
+            self.pairs_generated += chunk.n
+            yield chunk
+
+    def statistics(self, request: StatsRequest, score_matrix: ScoreMatrixFn) -> TrialStats:
+        """Answer ``request`` in as few passes as the filters allow (see the module docstring)."""
+        n = check_int("n", self.n, minimum=2)
+        n_first = n // 2
+        d, d_t = self.dims
+        generated0 = self.pairs_generated
+        in_memory = isinstance(self.sample, PairSample)
+        acc = lambda full=request.full: MomentAccumulator(d, d_t, full=full)  # noqa: E731
+        out = TrialStats(n=n)
+        out.all = acc() if request.all else None
+        out.clean = acc() if request.clean else None
+        out.first = acc(False) if request.first else None
+        kept = request.kept
+        out.kept = [acc() for _ in kept]
+        out.n_pool = [n - n_first if k.pool == "second" else n for k in kept]
+        out.cuts = [math.nan if k.theta is None else float(k.theta) for k in kept]
+        matrices: dict[str, np.ndarray] = {}
+        if any(k.scorer == "oracle-score" for k in kept):
+            matrices["oracle-score"] = score_matrix("oracle-score", None)
+        needs_first = any(k.scorer == "teacher-split" for k in kept)
+        if needs_first and out.first is None:
+            out.first = acc(False)
+        # Scores of the top-q pools, recorded per scorer, and (in memory) the scored pieces.
+        q_scorers = {k.scorer for k in kept if k.keep_fraction is not None}
+        recorded: dict[str, list[np.ndarray]] = {s: [] for s in q_scorers}
+        labels = True
+        n_clean = 0
+
+        def filter_piece(scorer: str, piece: PairSample, record: bool) -> None:
+            sc = _score(piece, matrices[scorer])
+            if record and scorer in recorded:
+                recorded[scorer].append(sc)
+            for i, k in enumerate(kept):
+                if k.scorer == scorer and k.theta is not None:
+                    out.kept[i].add(piece.subset(sc > k.theta))
+
+        # ---- pass 1: every statistic that is known in order, Algorithm 1 included.
+        offset = 0
+        for chunk in self._chunks():
+            lo = offset
+            offset += chunk.n
+            if chunk.clean is None:
+                labels = False
+            else:
+                n_clean += int(np.count_nonzero(chunk.clean))
+            if out.all is not None:
+                out.all.add(chunk)
+            if out.clean is not None:
+                if chunk.clean is None:
+                    raise ValueError(
+                        "the clean-label oracle needs the clean/corrupted labels; "
+                        "this sample has none"
+                    )
+                out.clean.add(chunk.subset(chunk.clean))
+            cut = min(max(n_first - lo, 0), chunk.n)
+            if out.first is not None and cut:
+                out.first.add(chunk.subset(slice(0, cut)))
+            if "oracle-score" in matrices:
+                filter_piece("oracle-score", chunk, True)
+            if needs_first and offset >= n_first:
+                if "teacher-split" not in matrices:
+                    matrices["teacher-split"] = score_matrix("teacher-split", out.first)
+                second = chunk.subset(slice(cut, None)) if cut else chunk
+                if second.n:
+                    filter_piece("teacher-split", second, True)
+        out.sample_clean = n_clean if labels else None
+
+        # ---- pass 2, only for the full-sample teacher: its score needs every pair first.
+        if any(k.scorer == "teacher" for k in kept):
+            matrices["teacher"] = score_matrix("teacher", out.all)
+            for chunk in self._chunks():
+                filter_piece("teacher", chunk, True)
+
+        # ---- the top-q cuts, then one more pass over each top-q pool.
+        from ..filters.scores import kept_count
+
+        pool_scores = {s: np.concatenate(v) if v else np.empty(0) for s, v in recorded.items()}
+        for i, k in enumerate(kept):
+            if k.keep_fraction is None:
+                continue
+            scores, n_pool = pool_scores[k.scorer], out.n_pool[i]
+            m = kept_count(k.keep_fraction, n_pool)
+            # Keep exactly the m best: scores >= the m-th largest (ties have probability zero).
+            out.cuts[i] = float(np.partition(scores, n_pool - m)[n_pool - m])
+        for scorer in q_scorers:
+            start = n_first if scorer == "teacher-split" else 0
+            position = 0
+            for piece in self._chunks(start):
+                sc = pool_scores[scorer][position : position + piece.n]
+                position += piece.n
+                for i, k in enumerate(kept):
+                    if k.scorer == scorer and k.keep_fraction is not None:
+                        out.kept[i].add(piece.subset(sc >= out.cuts[i]))
+        out.pairs_generated = self.pairs_generated - generated0
+        if not in_memory and out.pairs_generated < n:  # pragma: no cover - defensive
+            raise RuntimeError("the source generated fewer pairs than the sample holds")
+        return out
+
+
+def as_source(data: object) -> StatisticsSource:
+    """The engine's view of ``data``: a source as is, or pairs wrapped in :class:`PairsSource`.
+
+    ``data`` may be a :class:`StatisticsSource`, a :class:`~linclip.data.model.PairSample`, a
+    :class:`~linclip.data.model.StreamingSample`, or a tuple ``(x, xt)`` of arrays (your own
+    embeddings, no labels).
+    """
+    if isinstance(data, (PairSample, StreamingSample)):
+        return PairsSource(data)
+    if isinstance(data, tuple) and len(data) == 2:
+        return PairsSource(
+            PairSample(np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float))
+        )
+    if isinstance(data, StatisticsSource):
+        return data
+    raise ValueError(
+        "data must be a PairSample, a StreamingSample, a tuple (x, xt) or a "
+        f"statistics source; got {type(data).__name__}"
+    )

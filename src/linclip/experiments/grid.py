@@ -1,0 +1,276 @@
+"""Experiment sweeps: a grid of (eta, n, method) x trials, returned as a tidy DataFrame.
+
+Reproducibility contract: trial ``t`` at ``(n, eta)`` draws its data from
+``SeedSequence(seed, spawn_key=(n, eta_key, t))``, whatever else is in the grid and however many
+worker processes run it. All methods of one trial see the *same* pairs (common random numbers),
+so differences between methods are paired comparisons.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._validate import check_int
+from ..data.model import BimodalModel, PairSample, StreamingSample
+from ..filters.engine import check_learner, run_methods_with_stats
+from ..filters.spec import MethodSpec
+from .rows import TRIAL_COLUMNS, trial_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "IN_MEMORY_LIMIT",
+    "spec_dict",
+    "eta_key",
+    "trial_seed",
+    "trial_source",
+    "run_trial",
+    "run_grid",
+    "summarize",
+    "ROW_COLUMNS",
+]
+
+#: Columns of :func:`run_grid` (the one row schema,
+#: :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
+ROW_COLUMNS = TRIAL_COLUMNS
+
+#: Above this many pairs a trial streams its data in chunks instead of holding it in memory.
+IN_MEMORY_LIMIT = 2_000_000
+
+
+def _as_spec(method: str | MethodSpec) -> MethodSpec:
+    return method if isinstance(method, MethodSpec) else MethodSpec(method)
+
+
+def eta_key(eta: float) -> int:
+    r"""The integer that stands for :math:`\eta` in seed keys: :math:`\mathrm{round}(10^{12}\eta)`."""
+    return int(round(eta * 10**12))
+
+
+def trial_seed(seed: int, n: int, eta: float, trial: int) -> np.random.SeedSequence:
+    """The seed sequence of one trial; depends only on (seed, n, eta, trial)."""
+    return np.random.SeedSequence(int(seed), spawn_key=(int(n), eta_key(eta), int(trial)))
+
+
+def trial_source(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    *,
+    seed: int = 0,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+) -> tuple[BimodalModel, PairSample | StreamingSample]:
+    """The model and the pairs of one trial, as every experiment runner draws them.
+
+    The bases (if ``resample_bases``) and the pairs come from :func:`trial_seed`, so every
+    runner that goes through this function sees the same data for the same
+    ``(seed, n, eta, trial)``. Up to :data:`IN_MEMORY_LIMIT` pairs the sample is held in memory
+    (a :class:`~linclip.data.model.PairSample`); above it, it is a
+    :class:`~linclip.data.model.StreamingSample` regenerated chunk by
+    chunk, with identical pairs.
+    """
+    ss = trial_seed(seed, n, model.eta, trial)
+    basis_ss, data_ss = ss.spawn(2)
+    if resample_bases:
+        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
+    stream = StreamingSample(model, n, data_ss, chunk_size=min(chunk_size, n))
+    if n > IN_MEMORY_LIMIT:
+        return model, stream
+    chunks = list(stream.chunks())
+    return model, PairSample(
+        np.concatenate([c.x for c in chunks]),
+        np.concatenate([c.xt for c in chunks]),
+        np.concatenate([c.clean for c in chunks]),
+    )
+
+
+def run_trial(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    methods: Sequence[str | MethodSpec],
+    seed: int = 0,
+    rho: float = 1.0,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+    learner: str = "linear",
+) -> list[dict]:
+    r"""Run every method on one sample of ``n`` pairs; return one row (dict) per method.
+
+    Parameters
+    ----------
+    model : BimodalModel
+        Dimensions, noise and clean fraction :math:`\eta`.
+    n : int
+        Number of pairs :math:`n`.
+    trial : int
+        Trial index (selects the random stream).
+    methods : sequence of MethodSpec
+        Methods to run on the same pairs.
+    seed : int
+        Root seed of the whole experiment.
+    rho : float
+        Regularisation :math:`\rho`.
+    resample_bases : bool
+        Draw fresh random :math:`U, \tilde U` for each trial (as in the paper's experiments).
+    chunk_size : int
+        Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
+    learner : {"linear", "pca"}
+        The student's learner (teachers are always the contrastive learner).
+
+    Notes
+    -----
+    All methods run in one call of the engine (:func:`linclip.filters.engine.run_methods`),
+    sharing its passes over the pairs; rows have the columns
+    :data:`linclip.experiments.rows.TRIAL_COLUMNS`.
+    """
+    specs = [_as_spec(m) for m in methods]
+    learner = check_learner(learner)
+    model, source = trial_source(
+        model, n, trial, seed=seed, resample_bases=resample_bases, chunk_size=chunk_size
+    )
+    outcomes, stats = run_methods_with_stats(
+        source, specs, model.r, rho=rho, learner=learner, U=model.U, U_t=model.U_t
+    )
+    return trial_rows(model, n, trial, specs, outcomes, stats, rho=rho)
+
+
+def _run_task(args: tuple) -> list[dict]:
+    return run_trial(*args)
+
+
+def run_grid(
+    model: BimodalModel,
+    *,
+    n: int | Iterable[int],
+    eta: float | Iterable[float],
+    methods: Sequence[str | MethodSpec] = ("none",),
+    trials: int = 10,
+    seed: int = 0,
+    rho: float = 1.0,
+    jobs: int = 1,
+    resample_bases: bool = True,
+    chunk_size: int = 200_000,
+    progress: bool = False,
+    learner: str = "linear",
+) -> pd.DataFrame:
+    r"""Run a grid of experiments and return one row per (eta, n, trial, method).
+
+    Parameters
+    ----------
+    model : BimodalModel
+        Supplies :math:`d, \tilde d, r, \gamma, \tilde\gamma`; its ``eta`` is overridden by the
+        grid.
+    n : int or iterable of int
+        Sample sizes :math:`n`.
+    eta : float or iterable of float
+        Clean fractions :math:`\eta \in (0, 1]`.
+    methods : sequence of str or MethodSpec
+        Methods (strings use the default knob, :math:`\theta = 0` for filters).
+    trials : int
+        Trials per grid point.
+    seed : int
+        Root seed; see the module docstring for the reproducibility contract.
+    rho : float
+        Regularisation :math:`\rho`.
+    jobs : int
+        Worker processes (results do not depend on it). ``-1`` uses every core.
+    resample_bases : bool
+        Fresh random :math:`U, \tilde U` per trial.
+    chunk_size : int
+        Chunk size for streamed (large-``n``) trials.
+    progress : bool
+        Show a tqdm progress bar over trials.
+    learner : {"linear", "pca"}
+        The student's learner; with the filtering methods the teacher stays the contrastive
+        learner.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`ROW_COLUMNS`.
+
+    Examples
+    --------
+    >>> from linclip import BimodalModel, run_grid, summarize
+    >>> frame = run_grid(BimodalModel(d=10, d_t=8, r=4), n=2_000, eta=[0.3, 1.0],
+    ...                  methods=["none", "teacher-split"], trials=2, seed=0)
+    >>> len(frame), sorted(set(frame["method"]))
+    (8, ['none', 'teacher-split'])
+    >>> print(summarize(frame)[["method", "eta", "trials"]].to_string(index=False))
+           method  eta  trials
+             none  0.3       2
+             none  1.0       2
+    teacher-split  0.3       2
+    teacher-split  1.0       2
+    """
+    import pandas as pd
+
+    ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]  # type: ignore[arg-type]
+    etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]  # type: ignore[arg-type]
+    specs = [_as_spec(m) for m in methods]
+    if not specs:
+        raise ValueError("methods must name at least one method")
+    trials = check_int("trials", trials)
+    jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
+    learner = check_learner(learner)
+    tasks = [
+        (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner)
+        for e in etas
+        for nn in ns
+        for t in range(trials)
+    ]
+    results: Iterable[list[dict]]
+    if jobs == 1:
+        results = map(_run_task, tasks)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        results = pool.map(_run_task, tasks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        results = tqdm(results, total=len(tasks), desc="trials", unit="trial")
+    try:
+        rows = [row for task_rows in results for row in task_rows]
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return pd.DataFrame(rows, columns=ROW_COLUMNS)
+
+
+def summarize(frame: pd.DataFrame, by: Sequence[str] = ("method", "eta", "n")) -> pd.DataFrame:
+    """Mean, standard deviation and standard error of ERR (and kept fractions) per group.
+
+    The 0.1.0 column set of :func:`linclip.stats.summarize` (the one summariser): the
+    grouping columns, ``err_mean, err_std, err_x_mean, err_xt_mean, kept_fraction_mean,
+    kept_clean_fraction_mean, trials, err_sem``. Reads the reproduce CSV as well.
+    """
+    from ..stats import summarize as summarize_rows
+
+    out = summarize_rows(frame, by, sort=True)
+    keys = [k for k in by if k in frame.columns]
+    cols = [
+        "err_mean",
+        "err_std",
+        "err_x_mean",
+        "err_xt_mean",
+        "kept_fraction_mean",
+        "kept_clean_fraction_mean",
+        "trials",
+        "err_sem",
+    ]
+    return out[keys + [c for c in cols if c in out.columns]]
+
+
+def spec_dict(spec: MethodSpec) -> dict:
+    """The spec as a plain dict (for JSON output)."""
+    return asdict(spec)

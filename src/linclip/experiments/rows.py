@@ -1,0 +1,114 @@
+"""One row schema for every result table: trial rows of :func:`~linclip.experiments.grid.run_grid`, the comparisons and
+(as a projection) the reproduce CSV.
+
+Each row describes one (trial, method, knob): the model, the method and its knob, the student's
+learner, its ERR and the kept set. Columns that do not apply are NaN (``theta`` of a top-q rule,
+``teacher_err`` of a method without a teacher, ``kept_clean_fraction`` without labels).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.model import BimodalModel
+from ..data.sources import TrialStats
+from ..filters.engine import FilterOutcome
+from ..filters.scores import teacher_score_matrix
+from ..filters.spec import MethodSpec
+from ..metrics import subspace_error
+
+__all__ = ["TRIAL_COLUMNS", "trial_rows"]
+
+#: Columns of every trial table (``run_grid``, ``simulate_filtered``).
+TRIAL_COLUMNS = [
+    "eta",
+    "n",
+    "d",
+    "d_t",
+    "r",
+    "gamma",
+    "gamma_t",
+    "rho",
+    "method",
+    "theta",
+    "keep_fraction",
+    "trial",
+    "err",
+    "err_x",
+    "err_xt",
+    "kept_fraction",
+    "kept_clean_fraction",
+    "n_kept",
+    "sample_clean_fraction",
+    "threshold",
+    "learner",
+    "n_pool",
+    "n_kept_clean",
+    "teacher_err",
+    "teacher_distortion",
+]
+
+
+def _nan_if_none(value: float | int | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def trial_rows(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    specs: Sequence[MethodSpec],
+    outcomes: Sequence[FilterOutcome],
+    stats: TrialStats,
+    *,
+    rho: float,
+    diagnostics: bool = True,
+) -> list[dict[str, Any]]:
+    r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
+
+    With ``diagnostics``, rows of the teacher methods carry the teacher's ERR and its
+    signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2` (oracle units).
+    """
+    sample_clean = _nan_if_none(stats.sample_clean) / n
+    rows = []
+    for spec, out in zip(specs, outcomes, strict=True):
+        rep = subspace_error(out.student, model.U, model.U_t)
+        teacher_err = teacher_distortion = math.nan
+        if diagnostics and out.teacher is not None:
+            W = model.U.T @ teacher_score_matrix(out.teacher, "oracle") @ model.U_t
+            teacher_err = subspace_error(out.teacher, model.U, model.U_t).err
+            teacher_distortion = float(np.sum((W - np.eye(model.r)) ** 2))
+        rows.append(
+            dict(
+                eta=model.eta,
+                n=n,
+                d=model.d,
+                d_t=model.d_t,
+                r=model.r,
+                gamma=model.gamma,
+                gamma_t=model.gamma_t,
+                rho=rho,
+                method=spec.method,
+                theta=_nan_if_none(spec.theta),
+                keep_fraction=_nan_if_none(spec.keep_fraction),
+                trial=trial,
+                err=rep.err,
+                err_x=rep.err_x,
+                err_xt=rep.err_xt,
+                kept_fraction=out.kept_fraction,
+                kept_clean_fraction=_nan_if_none(out.kept_clean_fraction),
+                n_kept=out.n_kept,
+                sample_clean_fraction=sample_clean,
+                threshold=out.threshold,
+                learner=out.learner,
+                n_pool=out.n_pool,
+                n_kept_clean=(math.nan if out.n_kept_clean is None else out.n_kept_clean),
+                teacher_err=teacher_err,
+                teacher_distortion=teacher_distortion,
+            )
+        )
+    return rows

@@ -1,0 +1,115 @@
+r"""Scores and masks: the teacher's and the oracle's bilinear score, thresholds, kept fractions.
+
+A pair is scored by :math:`x^\top M\tilde x` with :math:`M = G_T^\top\tilde G_T` (a teacher,
+:func:`teacher_score_matrix`, in oracle units by default) or :math:`M = U\tilde U^\top` (the
+oracle, :func:`oracle_score_matrix`); a filter keeps the pairs scoring above a threshold
+:math:`\theta` (:func:`threshold_mask`) or the top fraction :math:`q` (:func:`top_fraction_mask`).
+The methods themselves are listed in :data:`METHODS`; see :mod:`linclip.filters`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._knobs import FILTERING_METHODS, METHODS, check_filter_knob
+from .._validate import check_finite_array, check_fraction, check_real
+from ..learners.contrastive import Encoders, min_pairs_for_rank
+
+__all__ = [
+    "METHODS",
+    "FILTERING_METHODS",
+    "bilinear_score",
+    "teacher_score_matrix",
+    "oracle_score_matrix",
+    "threshold_mask",
+    "top_fraction_mask",
+    "check_filter_knob",
+    "kept_count",
+]
+
+
+def bilinear_score(x: np.ndarray, xt: np.ndarray, M: np.ndarray) -> np.ndarray:
+    r"""Row-wise scores :math:`x_i^\top M \tilde x_i`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d)
+    xt : ndarray, shape (n, d_t)
+    M : ndarray, shape (d, d_t)
+        Score matrix: :math:`G_T^\top\tilde G_T` for a teacher, :math:`U\tilde U^\top` for the oracle.
+    """
+    M = check_finite_array("M", M, ndim=2)
+    if x.shape[1] != M.shape[0] or xt.shape[1] != M.shape[1]:
+        raise ValueError(
+            f"score matrix of shape {M.shape} does not fit x of width {x.shape[1]} "
+            f"and xt of width {xt.shape[1]}"
+        )
+    return np.einsum("ij,ij->i", x @ M, xt)
+
+
+def teacher_score_matrix(teacher: Encoders, units: str = "oracle") -> np.ndarray:
+    r"""The teacher's score matrix :math:`M_T = G_T^\top \tilde G_T`, optionally rescaled.
+
+    Parameters
+    ----------
+    teacher : Encoders
+        The teacher :math:`(G_T, \tilde G_T)`.
+    units : {"oracle", "raw"}
+        ``"raw"`` returns :math:`M_T` itself (:math:`\to (\eta/\rho)U\tilde U^\top`).
+        ``"oracle"`` divides by the mean of its top-:math:`r` singular values, so that
+        :math:`M_T \to U\tilde U^\top` and a threshold :math:`\theta` means the same as for the
+        oracle score (the paper's thresholds 0 and :math:`r/2` are in these units). A positive
+        rescaling never changes which pairs rank highest.
+    """
+    M = teacher.score_matrix
+    if units == "raw":
+        return M
+    if units != "oracle":
+        raise ValueError(f"units must be 'oracle' or 'raw'; got {units!r}")
+    sigma = np.linalg.svd(M, compute_uv=False)[: teacher.r]
+    scale = float(np.mean(sigma))
+    if scale <= 0:
+        raise ValueError("the teacher's score matrix is zero; it cannot rank pairs")
+    return M / scale
+
+
+def oracle_score_matrix(U: np.ndarray, U_t: np.ndarray) -> np.ndarray:
+    r"""Oracle score matrix :math:`U\tilde U^\top` (knows the true subspaces)."""
+    return np.asarray(U) @ np.asarray(U_t).T
+
+
+def _too_few(kept: int, total: int, r: int, knob: str) -> ValueError:
+    return ValueError(
+        f"{knob} keeps {kept} of {total} pairs, but at least r + 1 = {min_pairs_for_rank(r)} "
+        f"kept pairs are needed to learn a rank-{r} subspace; lower the threshold or raise "
+        "the kept fraction"
+    )
+
+
+def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
+    r"""Keep pairs whose score exceeds :math:`\theta`; raise if fewer than ``r + 1`` survive."""
+    theta = check_real("theta", theta)
+    mask = np.asarray(scores) > theta
+    kept = int(np.count_nonzero(mask))
+    if kept < min_pairs_for_rank(r):
+        raise _too_few(kept, mask.size, r, f"threshold theta = {theta:g}")
+    return mask
+
+
+def kept_count(keep_fraction: float, n_pool: int) -> int:
+    r"""Number of pairs a kept fraction :math:`q` keeps out of ``n_pool``: :math:`\lceil qn\rceil`."""
+    return min(n_pool, math.ceil(keep_fraction * n_pool - 1e-9))
+
+
+def top_fraction_mask(scores: np.ndarray, keep_fraction: float, r: int) -> np.ndarray:
+    r"""Keep the :math:`\lceil q\,n\rceil` highest-scoring pairs (top-:math:`q`)."""
+    q = check_fraction("keep_fraction (q)", keep_fraction)
+    scores = np.asarray(scores)
+    k = kept_count(q, scores.size)
+    if k < min_pairs_for_rank(r):
+        raise _too_few(k, scores.size, r, f"keep_fraction q = {q:g}")
+    mask = np.zeros(scores.size, dtype=bool)
+    mask[np.argpartition(-scores, k - 1)[:k]] = True
+    return mask

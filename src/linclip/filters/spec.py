@@ -1,0 +1,61 @@
+"""A filtering method with its knob, validated once where it is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .scores import METHODS, check_filter_knob
+
+__all__ = ["MethodSpec"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    r"""A method with its filtering knob.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`linclip.filters.scores.METHODS`.
+    theta : float, optional
+        Threshold :math:`\theta` (oracle units) for the filtering methods.
+    keep_fraction : float, optional
+        Kept fraction :math:`q` for the filtering methods.
+
+    Notes
+    -----
+    A filtering method given neither knob uses the paper's untuned default :math:`\theta = 0`;
+    it takes at most one knob, and the other methods take none. Everything is validated here,
+    once, so a spec that exists can run.
+
+    Examples
+    --------
+    >>> MethodSpec("teacher-split").label
+    'teacher-split (θ=0)'
+    >>> MethodSpec("none", theta=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'none' does not filter by score; do not pass theta or keep_fraction
+    """
+
+    method: str
+    theta: float | None = None
+    keep_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        theta, q = check_filter_knob(
+            self.method, self.theta, self.keep_fraction, default_theta=0.0
+        )
+        object.__setattr__(self, "theta", theta)
+        object.__setattr__(self, "keep_fraction", q)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable label, e.g. ``teacher (θ=0)`` or ``teacher-split (q=30%)``."""
+        if self.theta is not None:
+            return f"{self.method} (θ={self.theta:g})"
+        if self.keep_fraction is not None:
+            return f"{self.method} (q={100 * self.keep_fraction:g}%)"
+        return self.method
