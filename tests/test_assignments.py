@@ -48,8 +48,10 @@ def handout(tmp_path_factory):
         asg.build_one(name, out)
     yield out
     (out / "grading_times.json").write_text(json.dumps(TIMES, indent=2))
-    print("\ngrading time per notebook (s):",
-          ", ".join(f"{k} {v:.1f}" for k, v in sorted(TIMES.items())))
+    print(
+        "\ngrading time per notebook (s):",
+        ", ".join(f"{k} {v:.1f}" for k, v in sorted(TIMES.items())),
+    )
 
 
 def _grade(handout, name, nb_path, label):
@@ -109,8 +111,7 @@ def _probes(master):
                 in_tests = False
             continue
         if in_solution and cell.cell_type == "markdown":
-            solution.update(s.strip() for s in re.split(r"(?<=\.)\s+", src)
-                            if len(s.strip()) > 30)
+            solution.update(s.strip() for s in re.split(r"(?<=\.)\s+", src) if len(s.strip()) > 30)
         elif in_solution and cell.cell_type == "code":
             block = False
             for line in src.splitlines():
@@ -127,22 +128,25 @@ def _probes(master):
                         solution.add(rhs)
         elif in_tests and cell.cell_type == "code" and "hidden: true" in src:
             body = src.split('""" # END TEST CONFIG', 1)[1]
-            hidden.update(line.strip() for line in body.splitlines()
-                          if len(line.strip()) > 12)
+            hidden.update(line.strip() for line in body.splitlines() if len(line.strip()) > 12)
     # A string that the prompts or the setup also contain is no evidence of a leak.
     public_text = "\n".join(public)
-    return ({p for p in solution if p not in public_text},
-            {p for p in hidden if p not in public_text})
+    return (
+        {p for p in solution if p not in public_text},
+        {p for p in hidden if p not in public_text},
+    )
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, check=False
+    )
 
 
 def test_list_names_every_assignment():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "list"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "list"], capture_output=True, text=True, check=True
+    )
     assert NAMES == ["foundations", "unfiltered", "filtering"]  # the book's order
     for name in NAMES:
         assert name in proc.stdout
@@ -152,8 +156,7 @@ def test_variants_are_deterministic_documented_and_personal():
     a = variants.variant("Alice ", "foundations")
     assert a == variants.variant("alice", "foundations")
     assert set(a) == {"d", "d_t", "r", "eta", "gamma", "gamma_t", "seed"}
-    seen = {tuple(sorted(variants.variant(f"s{i:03d}", "foundations").items()))
-            for i in range(50)}
+    seen = {tuple(sorted(variants.variant(f"s{i:03d}", "foundations").items())) for i in range(50)}
     assert len(seen) == 50  # no two of 50 students share a variant (the seed alone differs)
     for i in range(200):
         v = variants.variant(f"student-{i}", "filtering")
@@ -189,8 +192,9 @@ def test_solution_scores_full_marks(handout, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_blank_student_notebook_scores_zero(handout, name):
     """Through the command line, with --json (one JSON object on stdout)."""
-    proc = _cli("grade", "--assignment", name, "--out", handout,
-                handout / name / "student.ipynb", "--json")
+    proc = _cli(
+        "grade", "--assignment", name, "--out", handout, handout / name / "student.ipynb", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert {"assignment", "score", "possible", "student_id", "questions"} <= set(res)
@@ -205,8 +209,11 @@ def test_one_wrong_answer_loses_exactly_that_question(handout, name, tmp_path):
     answers = _answer_variables(asg.read_master(name), question)
     assert answers, f"no answer variables found for {name}/{question}"
     solution = nbformat.read(handout / name / "solution.ipynb", as_version=4)
-    wrong = _with_cell_after(solution, f"{answers[0]} =",
-                             "\n".join(f"{a} = {a} + 1  # deliberately wrong" for a in answers))
+    wrong = _with_cell_after(
+        solution,
+        f"{answers[0]} =",
+        "\n".join(f"{a} = {a} + 1  # deliberately wrong" for a in answers),
+    )
     path = tmp_path / "solution.ipynb"
     nbformat.write(wrong, path)
     res = _grade(handout, name, path, "wrong")
@@ -248,8 +255,9 @@ def test_student_notebook_has_no_solution_and_no_hidden_test(handout, name):
     assert leaked == []
     assert "hidden" not in json.dumps(student["metadata"]).replace('"hidden": false', "")
     # The probes are real: the solution notebook does contain the solution code.
-    solution_text = "\n".join(_all_strings(
-        json.loads((handout / name / "solution.ipynb").read_text())))
+    solution_text = "\n".join(
+        _all_strings(json.loads((handout / name / "solution.ipynb").read_text()))
+    )
     code_probes = [p for p in solution_probes if not p.endswith(".")]
     assert sum(p in solution_text for p in code_probes) >= 0.9 * len(code_probes)
 
@@ -261,27 +269,66 @@ def test_student_notebook_executes_top_to_bottom(handout, name, tmp_path):
     nb = nbformat.read(handout / name / "student.ipynb", as_version=4)
     target = tmp_path / "student.ipynb"
     nbformat.write(nb, target)
-    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     checks = [c for c in nb.cells if c.cell_type == "code" and "grader.check(" in c.source]
     assert checks and all(c.outputs for c in checks)  # the public checks ran (and failed)
 
 
 def test_clear_errors(handout, tmp_path):
     cases = []
-    cases.append((_cli("grade", "--assignment", "nosuch", "--out", handout,
-                       handout / "foundations" / "student.ipynb"), "unknown assignment"))
+    cases.append(
+        (
+            _cli(
+                "grade",
+                "--assignment",
+                "nosuch",
+                "--out",
+                handout,
+                handout / "foundations" / "student.ipynb",
+            ),
+            "unknown assignment",
+        )
+    )
     bad = tmp_path / "broken.ipynb"
     bad.write_text('{"cells": [')
-    cases.append((_cli("grade", "--assignment", "foundations", "--out", handout, bad),
-                  "not valid JSON"))
-    cases.append((_cli("grade", "--assignment", "foundations", "--out", handout,
-                       handout / "unfiltered" / "student.ipynb"),
-                  "of assignment 'unfiltered', not 'foundations'"))
-    cases.append((_cli("grade", "--assignment", "foundations", "--out", tmp_path / "none",
-                       handout / "foundations" / "student.ipynb"), "run 'python scripts"))
-    cases.append((_cli("build", "--out", tmp_path / "x", "--only", "nosuch"),
-                  "unknown assignment"))
+    cases.append(
+        (_cli("grade", "--assignment", "foundations", "--out", handout, bad), "not valid JSON")
+    )
+    cases.append(
+        (
+            _cli(
+                "grade",
+                "--assignment",
+                "foundations",
+                "--out",
+                handout,
+                handout / "unfiltered" / "student.ipynb",
+            ),
+            "of assignment 'unfiltered', not 'foundations'",
+        )
+    )
+    cases.append(
+        (
+            _cli(
+                "grade",
+                "--assignment",
+                "foundations",
+                "--out",
+                tmp_path / "none",
+                handout / "foundations" / "student.ipynb",
+            ),
+            "run 'python scripts",
+        )
+    )
+    cases.append(
+        (_cli("build", "--out", tmp_path / "x", "--only", "nosuch"), "unknown assignment")
+    )
     for proc, message in cases:
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
@@ -290,9 +337,16 @@ def test_clear_errors(handout, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebooks_use_only_the_stable_linclip_api(name):
-    allowed = {"linclip", "linclip.model", "linclip.learner", "linclip.metrics",
-               "linclip.filters", "linclip.score_law", "linclip.asymptotics",
-               "linclip.prediction"}
+    allowed = {
+        "linclip",
+        "linclip.model",
+        "linclip.learner",
+        "linclip.metrics",
+        "linclip.filters",
+        "linclip.score_law",
+        "linclip.asymptotics",
+        "linclip.prediction",
+    }
     text = "\n".join(asg._source(c) for c in asg.read_master(name).cells)
     used = set(re.findall(r"(?:from|import)\s+(linclip(?:\.\w+)*)", text))
     assert used and used <= allowed, used - allowed

@@ -26,9 +26,7 @@ PAGE_BACKGROUNDS = {"light": "#ffffff", "dark": "#121212"}
 def relative_luminance(colour) -> float:
     """WCAG 2.1 relative luminance of an sRGB colour."""
     channels = np.asarray(mcolors.to_rgb(colour))
-    linear = np.where(
-        channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4
-    )
+    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
     return float(linear @ [0.2126, 0.7152, 0.0722])
 
 
@@ -76,9 +74,7 @@ def test_figure_and_axes_face_are_opaque_white(figure) -> None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", bbox_inches="tight", **kwargs)
         pixels = plt.imread(io.BytesIO(buf.getvalue()))
-        assert pixels.shape[2] == 3 or np.all(pixels[..., 3] == 1.0), (
-            "transparent pixels"
-        )
+        assert pixels.shape[2] == 3 or np.all(pixels[..., 3] == 1.0), "transparent pixels"
         assert np.allclose(pixels[0, 0, :3], 1.0), "the background is not white"
 
 

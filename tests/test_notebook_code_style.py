@@ -32,9 +32,7 @@ def long_code_lines(notebook: Path, limit: int = MAX_COLUMNS) -> list[str]:
         text = "".join(source) if isinstance(source, list) else source
         for m, line in enumerate(text.splitlines(), start=1):
             if len(line) > limit:
-                problems.append(
-                    f"cell {n}, line {m}: {len(line)} columns: {line.strip()[:60]}"
-                )
+                problems.append(f"cell {n}, line {m}: {len(line)} columns: {line.strip()[:60]}")
     return problems
 
 

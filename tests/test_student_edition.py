@@ -9,8 +9,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("make_student_edition",
-                                               ROOT / "scripts" / "make_student_edition.py")
+_spec = importlib.util.spec_from_file_location(
+    "make_student_edition", ROOT / "scripts" / "make_student_edition.py"
+)
 mse = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mse)
 
@@ -27,12 +28,15 @@ def _toy_notebook():
         nbformat.v4.new_markdown_cell("# Title\n\nSome text."),
         nbformat.v4.new_markdown_cell("```{exercise-start}\n:label: ex-a\n```\nDo A."),
         nbformat.v4.new_markdown_cell("```{exercise-end}\n```"),
-        nbformat.v4.new_markdown_cell("```{solution-start} ex-a\n:class: dropdown\n```\nSecret A."),
+        nbformat.v4.new_markdown_cell(
+            "```{solution-start} ex-a\n:class: dropdown\n```\nSecret A."
+        ),
         nbformat.v4.new_code_cell("secret_code = 42"),
         nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
         nbformat.v4.new_markdown_cell(
             "```{exercise} B\n:label: ex-b\nDo B.\n```\n\n```{solution} ex-b\n:class: dropdown\n"
-            "Secret B.\n```\n\nKeep this sentence."),
+            "Secret B.\n```\n\nKeep this sentence."
+        ),
         nbformat.v4.new_code_cell("visible = 1"),
     ]
     return nb
@@ -42,11 +46,24 @@ def test_strip_removes_gated_and_plain_solutions_and_keeps_the_rest():
     nb = _toy_notebook()
     out = mse.strip_solutions(nb)
     text = _text(out)
-    for secret in ["Secret A", "secret_code", "Secret B", "solution-start", "solution-end",
-                   "{solution}"]:
+    for secret in [
+        "Secret A",
+        "secret_code",
+        "Secret B",
+        "solution-start",
+        "solution-end",
+        "{solution}",
+    ]:
         assert secret not in text
-    for kept in ["# Title", "Do A.", "Do B.", "Keep this sentence.", "visible = 1",
-                 "exercise-start", "exercise-end"]:
+    for kept in [
+        "# Title",
+        "Do A.",
+        "Do B.",
+        "Keep this sentence.",
+        "visible = 1",
+        "exercise-start",
+        "exercise-end",
+    ]:
         assert kept in text
     # The input is left untouched.
     assert "Secret A" in _text(nb)
@@ -106,7 +123,8 @@ def test_student_toc_drops_the_instructors_part():
         "# comment\nformat: jb-book\nroot: book/index\nparts:\n"
         "  - caption: A\n    chapters:\n      - file: book/a\n"
         f"  - caption: {mse.INSTRUCTOR_PART}\n    chapters:\n      - file: book/guide\n"
-        "  - caption: Back matter\n    chapters:\n      - file: book/bibliography\n")
+        "  - caption: Back matter\n    chapters:\n      - file: book/bibliography\n"
+    )
     text, files = mse.student_toc(toc)
     assert files == ["book/guide"]
     assert "book/guide" not in text and "book/a" in text and "book/bibliography" in text
@@ -114,10 +132,12 @@ def test_student_toc_drops_the_instructors_part():
 
 
 def test_rewrites_remove_every_pointer_to_a_solution():
-    text = ("you see. Solutions to exercises are collapsed; click on a solution to open it. "
-            "Theorems.\n\nWrite your three numbers down, then open the solution, which averages "
-            "over 20 samples.\n\nEstimate it by hand before opening the solution, which uses "
-            "`f`.\n\nKeep this. Now read the solution below. Keep that too.")
+    text = (
+        "you see. Solutions to exercises are collapsed; click on a solution to open it. "
+        "Theorems.\n\nWrite your three numbers down, then open the solution, which averages "
+        "over 20 samples.\n\nEstimate it by hand before opening the solution, which uses "
+        "`f`.\n\nKeep this. Now read the solution below. Keep that too."
+    )
     dropped = []
     out = mse.rewrite_for_students(text, dropped=dropped)
     assert not mse.OPEN_SOLUTION.search(out)
@@ -151,8 +171,10 @@ def test_student_edition_html_has_no_launch_or_repository_link(tmp_path):
 
     import yaml
 
-    if shutil.which("jupyter-book") is None and not (Path(sys.executable).parent
-                                                     / "jupyter-book").exists():
+    if (
+        shutil.which("jupyter-book") is None
+        and not (Path(sys.executable).parent / "jupyter-book").exists()
+    ):
         pytest.skip("jupyter-book is not installed")
     out = tmp_path / "student"
     mse.write_student_edition(out)
@@ -160,12 +182,23 @@ def test_student_edition_html_has_no_launch_or_repository_link(tmp_path):
     # pages only) and keep the build short; the configuration is the edition's own.
     toc = yaml.safe_load((out / "_toc.yml").read_text())
     first = toc["parts"][0]["chapters"][0]["file"]
-    (out / "_toc.yml").write_text(yaml.safe_dump(
-        {"format": "jb-book", "root": toc["root"],
-         "parts": [{"caption": "Part", "chapters": [{"file": first}]}]}))
+    (out / "_toc.yml").write_text(
+        yaml.safe_dump(
+            {
+                "format": "jb-book",
+                "root": toc["root"],
+                "parts": [{"caption": "Part", "chapters": [{"file": first}]}],
+            }
+        )
+    )
     exe = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(out),
-           "--path-output", str(tmp_path / "build")]
+    cmd = [
+        str(exe) if exe.exists() else "jupyter-book",
+        "build",
+        str(out),
+        "--path-output",
+        str(tmp_path / "build"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     html_dir = tmp_path / "build" / "_build" / "html"
@@ -173,6 +206,12 @@ def test_student_edition_html_has_no_launch_or_repository_link(tmp_path):
     repo_url = yaml.safe_load(CONFIG)["repository"]["url"]
     for page in pages:
         html = page.read_text(encoding="utf-8")
-        for needle in (repo_url, "mybinder.org", "colab.research.google.com",
-                       "launch-buttons", "fa-github", "instructor_guide"):
+        for needle in (
+            repo_url,
+            "mybinder.org",
+            "colab.research.google.com",
+            "launch-buttons",
+            "fa-github",
+            "instructor_guide",
+        ):
             assert needle not in html, (page.name, needle)

@@ -112,19 +112,12 @@ class _Summary:
         self.results: dict[str, dict[str, int]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call" and not (
-            report.when == "setup" and report.outcome != "passed"
-        ):
+        if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
             return
         module = report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-        if (
-            module == "test_browser.py"
-            and "::test_page_as_a_reader_sees_it[" not in report.nodeid
-        ):
+        if module == "test_browser.py" and "::test_page_as_a_reader_sees_it[" not in report.nodeid:
             module = "test_browser.py (other)"  # the summary line counts views only
-        counts = self.results.setdefault(
-            module, {"passed": 0, "failed": 0, "skipped": 0}
-        )
+        counts = self.results.setdefault(module, {"passed": 0, "failed": 0, "skipped": 0})
         counts[report.outcome] += 1
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -142,8 +135,7 @@ class _Summary:
             )
             if browser["passed"] + browser["failed"] and SCREENSHOT_DIR.is_dir():
                 shots = sum(
-                    p.stat().st_mtime >= SESSION_START
-                    for p in SCREENSHOT_DIR.glob("*.jpg")
+                    p.stat().st_mtime >= SESSION_START for p in SCREENSHOT_DIR.glob("*.jpg")
                 )
                 tr.write_line(f"screenshots: {shots} in {SCREENSHOT_DIR}")
         static = self.results.get("test_static_html.py")

@@ -213,14 +213,10 @@ def browser(site_url: str):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        skip_or_fail(
-            "Playwright for Python is not installed (pip install -r requirements.txt)"
-        )
+        skip_or_fail("Playwright for Python is not installed (pip install -r requirements.txt)")
     executable = _chromium()
     if executable is None:
-        skip_or_fail(
-            "no chromium found (apt-get install -y chromium, or set LINCLIP_CHROMIUM)"
-        )
+        skip_or_fail("no chromium found (apt-get install -y chromium, or set LINCLIP_CHROMIUM)")
     with sync_playwright() as p:
         try:
             b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -265,8 +261,7 @@ def test_page_as_a_reader_sees_it(
     )
     # The theme the reader chose last time (pydata-sphinx-theme keeps it in localStorage).
     context.add_init_script(
-        f"localStorage.setItem('mode', '{theme}');"
-        f"localStorage.setItem('theme', '{theme}');"
+        f"localStorage.setItem('mode', '{theme}');localStorage.setItem('theme', '{theme}');"
     )
 
     def route(r) -> None:
@@ -300,16 +295,13 @@ def test_page_as_a_reader_sees_it(
     )
     try:
         response = tab.goto(site_url + page, wait_until="load")
-        assert response is not None and response.ok, (
-            f"{page}: HTTP {response and response.status}"
-        )
+        assert response is not None and response.ok, f"{page}: HTTP {response and response.status}"
 
         # MathJax
         math = tab.evaluate(WAIT_FOR_MATH)
         if math["hasMath"] and not math["mathjax"]:
             problems.append(
-                f"math on a page without MathJax (the reader sees raw TeX): "
-                f"{math['example']!r}"
+                f"math on a page without MathJax (the reader sees raw TeX): {math['example']!r}"
             )
         if math["mathjax"]:
             if not math["version"].startswith("3."):
@@ -317,9 +309,7 @@ def test_page_as_a_reader_sees_it(
             problems += [f"formula not typeset: {t!r}" for t in math["untypeset"]]
             problems += [f"MathJax error: {t!r}" for t in math["errors"]]
             problems += [f"undefined TeX macro: {t!r}" for t in math["undefinedMacros"]]
-        problems += [
-            f"raw TeX or stray '$' in text: ...{t}..." for t in tab.evaluate(RAW_TEXT)
-        ]
+        problems += [f"raw TeX or stray '$' in text: ...{t}..." for t in tab.evaluate(RAW_TEXT)]
 
         # Theme and width
         layout = tab.evaluate(WIDTHS_JS)
@@ -379,14 +369,11 @@ def test_page_as_a_reader_sees_it(
         elif width < 960:
             if before["visible"]:
                 problems.append(
-                    f"phone: the sidebar drawer is open before its toggle is clicked"
-                    f" ({before})"
+                    f"phone: the sidebar drawer is open before its toggle is clicked ({before})"
                 )
             toggle = tab.locator("button.primary-toggle").first
             if toggle.count() == 0 or not toggle.is_visible():
-                problems.append(
-                    "phone: no visible sidebar toggle (button.primary-toggle)"
-                )
+                problems.append("phone: no visible sidebar toggle (button.primary-toggle)")
             else:
                 toggle.click()
                 for _ in range(30):  # the drawer slides in (a CSS transition)
@@ -401,9 +388,7 @@ def test_page_as_a_reader_sees_it(
                     and after["right"] <= width + 1
                     and after["links"] > 0
                 ):
-                    problems.append(
-                        f"phone: the sidebar drawer does not open ({after})"
-                    )
+                    problems.append(f"phone: the sidebar drawer does not open ({after})")
                 tab.keyboard.press("Escape")
         elif not before["visible"] or before["links"] == 0:
             problems.append(f"desktop: the sidebar is not shown ({before})")

@@ -40,9 +40,7 @@ def _report(page: str, kind: str, problems: list[str]) -> str:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_stray_dollar_or_raw_tex_in_text(html_dir: Path, page: str) -> None:
-    problems = sitecheck.stray_math_in_text(
-        sitecheck.prose_text_nodes(_soup(html_dir, page))
-    )
+    problems = sitecheck.stray_math_in_text(sitecheck.prose_text_nodes(_soup(html_dir, page)))
     assert not problems, _report(page, "text node(s) with TeX outside math", problems)
 
 
@@ -72,12 +70,8 @@ def test_mathjax_is_served_locally(html_dir: Path) -> None:
         for script in soup.find_all("script", src=True):
             if "mathjax" in script["src"].lower():
                 pages_with_math += 1
-                assert "://" not in script["src"], (
-                    f"{page} loads MathJax from {script['src']}"
-                )
+                assert "://" not in script["src"], f"{page} loads MathJax from {script['src']}"
                 path = (html_dir / page).parent / script["src"].split("?", 1)[0]
                 assert path.is_file(), f"{page}: {script['src']} is not in the build"
     assert pages_with_math > 0, "no page loads MathJax at all"
-    assert (html_dir / "_static" / "mathjax" / "LICENSE").is_file(), (
-        "MathJax licence missing"
-    )
+    assert (html_dir / "_static" / "mathjax" / "LICENSE").is_file(), "MathJax licence missing"
