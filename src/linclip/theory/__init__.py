@@ -10,6 +10,7 @@ Nothing here generates data. Modules:
 * :mod:`linclip.theory.asymptotics` — the first-order law of the unfiltered error;
 * :mod:`linclip.theory.prediction` — the first-order law of the filtered error;
 * :mod:`linclip.theory.thresholds` — the first-order factor and the best threshold;
+* :mod:`linclip.theory.curves` — the oracle-filtered error as a vectorised curve in θ;
 * :mod:`linclip.theory.filtered_moments` — the filtered cross-covariance in signal/noise
   coordinates.
 

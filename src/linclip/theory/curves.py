@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_finite_array, check_int, check_positive, check_probability
+from .._validate import check_finite_array, check_int, check_positive, check_probability
 from .asymptotics import predict_unfiltered
-from .score_law import kept_moments
+from .filtered_law import kept_moments
 
 __all__ = ["FilteredErrorCurve", "oracle_filter_error_curve"]
 
@@ -88,8 +88,9 @@ def _frozen(values) -> np.ndarray:
     return out
 
 
-def oracle_filter_error_curve(theta, eta, n_pool: int, d: int, d_t: int, r: int,
-                              gamma: float = 1e4, gamma_t: float = 1e4) -> FilteredErrorCurve:
+def oracle_filter_error_curve(
+    theta, eta, n_pool: int, d: int, d_t: int, r: int, gamma: float = 1e4, gamma_t: float = 1e4
+) -> FilteredErrorCurve:
     r"""Predicted mean error of the oracle-score filtered student on a grid of thresholds.
 
     The student keeps the pairs of a pool of :math:`n_{\rm pool}` whose oracle score
@@ -134,7 +135,7 @@ def oracle_filter_error_curve(theta, eta, n_pool: int, d: int, d_t: int, r: int,
     Examples
     --------
     >>> import numpy as np
-    >>> from linclip.prediction_curves import oracle_filter_error_curve
+    >>> from linclip.theory.curves import oracle_filter_error_curve
     >>> curve = oracle_filter_error_curve(np.array([-50.0, 0.0]), 0.3, 10_000, 10, 8, 4)
     >>> print(f"{curve.kept_fraction[0]:.3f} {curve.gain[0]:.3f}")
     1.000 1.000
@@ -154,24 +155,40 @@ def oracle_filter_error_curve(theta, eta, n_pool: int, d: int, d_t: int, r: int,
     try:
         theta_b, eta_b = np.broadcast_arrays(theta, eta)
     except ValueError as exc:
-        raise ValueError(f"theta (shape {theta.shape}) and eta (shape {eta.shape}) must "
-                         "broadcast against each other") from exc
+        raise ValueError(
+            f"theta (shape {theta.shape}) and eta (shape {eta.shape}) must "
+            "broadcast against each other"
+        ) from exc
     km = kept_moments(theta_b, eta_b, r, gamma, gamma_t)
     kept = np.asarray(km.kept_fraction, dtype=float)
     s = np.asarray(km.cross_moment, dtype=float)
     m_v = np.asarray(km.second_moment_v, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.sqrt(m_v / (1.0 + 1.0 / gamma_t)) / (s * np.sqrt(kept))
-    none = {float(e): predict_unfiltered(n_pool, float(e), d, d_t, r, gamma, gamma_t).err
-            for e in np.unique(eta_b)}
+    none = {
+        float(e): predict_unfiltered(n_pool, float(e), d, d_t, r, gamma, gamma_t).err
+        for e in np.unique(eta_b)
+    }
     err_none = np.vectorize(none.__getitem__, otypes=[float])(eta_b)
     n_kept = kept * n_pool
     with np.errstate(divide="ignore", invalid="ignore"):
         small_n = np.sqrt(kept * (n_pool - 1.0) / (n_kept - 1.0))
         err = np.where(n_kept > 1.0, err_none * eta_b * factor * small_n, math.nan)
     return FilteredErrorCurve(
-        n_pool=n_pool, d=d, d_t=d_t, r=r, gamma=gamma, gamma_t=gamma_t,
-        theta=_frozen(theta_b), eta=_frozen(eta_b), kept_fraction=_frozen(kept),
-        n_kept=_frozen(n_kept), cross_moment=_frozen(s), second_moment_v=_frozen(m_v),
-        factor=_frozen(factor), gain=_frozen(eta_b * factor),
-        err_unfiltered=_frozen(err_none), err=_frozen(err))
+        n_pool=n_pool,
+        d=d,
+        d_t=d_t,
+        r=r,
+        gamma=gamma,
+        gamma_t=gamma_t,
+        theta=_frozen(theta_b),
+        eta=_frozen(eta_b),
+        kept_fraction=_frozen(kept),
+        n_kept=_frozen(n_kept),
+        cross_moment=_frozen(s),
+        second_moment_v=_frozen(m_v),
+        factor=_frozen(factor),
+        gain=_frozen(eta_b * factor),
+        err_unfiltered=_frozen(err_none),
+        err=_frozen(err),
+    )

@@ -1,4 +1,4 @@
-"""Tests of linclip.prediction_curves against the scalar first-order predictions."""
+"""Tests of linclip.theory.curves against the scalar first-order predictions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from linclip.asymptotics import predict_unfiltered
 from linclip.prediction import first_order_factor, predict_filtered
-from linclip.prediction_curves import FilteredErrorCurve, oracle_filter_error_curve
+from linclip.theory.curves import FilteredErrorCurve, oracle_filter_error_curve
 
 PAPER = {"d": 10, "d_t": 8, "r": 4}
 
