@@ -306,7 +306,7 @@ def test_install_cell_pip_installs_from_the_repository_when_url_set(monkeypatch)
 
 # The coordinator writes the install cells (python scripts/sync_install_cell.py) once the
 # content helpers' notebook changes are merged, then sets this to True.
-INSTALL_CELLS_SYNCED = False
+INSTALL_CELLS_SYNCED = True
 
 
 @pytest.mark.skipif(
