@@ -67,11 +67,12 @@ def _make_book(tmp: Path, url: str) -> Path:
     """A minimal book in ``tmp`` with the repository's config and ``repository.url``."""
     book = tmp / "book-src"
     (book / "book" / "foundations").mkdir(parents=True)
-    shutil.copytree(
-        ROOT / "book" / "_ext",
-        book / "book" / "_ext",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    for sub in ("_ext", "_static"):  # local extensions; html_static_path and the favicon
+        shutil.copytree(
+            ROOT / "book" / sub,
+            book / "book" / sub,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("repository", {})["url"] = url
     (book / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
