@@ -143,6 +143,8 @@ def dask_executor(
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # no dashboard; the scheduler's HTTP endpoint on loopback, any free port
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             client = distributed.Client(cluster, timeout=timeout)
         else:
