@@ -3,7 +3,7 @@ r"""Run the experiments on a Dask cluster (optional: ``pip install linclip[dask]
 The runner (:func:`linclip.experiments.runner.run_experiment`) and
 :func:`linclip.experiments.grid.run_grid` accept any :class:`concurrent.futures.Executor`; this
 module supplies one backed by ``dask.distributed``
-(:meth:`distributed.Client.get_executor`), either on an existing cluster
+(``distributed.Client.get_executor``), either on an existing cluster
 (``tcp://HOST:PORT``) or on a :class:`distributed.LocalCluster` started on 127.0.0.1 with one
 single-threaded worker process per job (``local``).
 
@@ -117,7 +117,7 @@ def dask_executor(
     Yields
     ------
     (Executor, int)
-        The executor (:meth:`distributed.Client.get_executor`, ``pure=False``: every
+        The executor (``distributed.Client.get_executor``, ``pure=False``: every
         submission is a new task) and the cluster's worker threads when it connected
         (at least 1), a sensible number of trials to keep in flight per half.
 
