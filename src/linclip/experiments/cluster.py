@@ -20,6 +20,7 @@ restarts the dead worker process.
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -97,6 +98,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (an ignored signal survives ``exec``).
+
+    Ctrl-C reaches every process of the terminal's process group; the parent handles it
+    (cancels the trials, closes the cluster), so the workers need not print tracebacks.
+    """
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not in the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextmanager
 def dask_executor(
     scheduler: str, *, jobs: int = 2, timeout: float = 10.0
 ) -> Iterator[tuple[Executor, int]]:
@@ -137,15 +156,16 @@ def dask_executor(
     cluster = None
     try:
         if scheduler == "local":
-            cluster = distributed.LocalCluster(
-                n_workers=jobs,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                # no dashboard; the scheduler's HTTP endpoint on loopback, any free port
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            )
+            with _workers_ignore_sigint():
+                cluster = distributed.LocalCluster(
+                    n_workers=jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    # no dashboard; the scheduler's HTTP endpoint on loopback, any free port
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                )
             client = distributed.Client(cluster, timeout=timeout)
         else:
             client = distributed.Client(scheduler, timeout=timeout)
