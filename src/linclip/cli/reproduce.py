@@ -5,6 +5,8 @@ Examples::
     python -m linclip reproduce fig3a --scale book
     python -m linclip reproduce fig3a --scale paper --trials 20 --jobs 2 --out results
     python -m linclip reproduce table1 --trials 200 --seed 0 --json
+    python -m linclip reproduce fig3a --scale paper --scheduler local --jobs 2
+    python -m linclip reproduce fig3a --scale paper --scheduler tcp://10.0.0.5:8786
 
 Every finished trial is appended to ``<out>/<experiment>_<scale>_trials.csv``; rerunning the
 same command resumes where it stopped (and ``--trials`` may be raised to extend a run).
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sys
 
 from ..experiments.configs import EXPERIMENTS, SCALES
 
@@ -67,6 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
+    _add_cluster_arguments(p)
 
 
 def _finite(v: float):
@@ -76,9 +81,10 @@ def _finite(v: float):
 def run(args: argparse.Namespace) -> int:
     """Run ``reproduce``; return the exit status."""
     from ..experiments.analysis import _spread, summarize_trials, table1_rows
+    from ..experiments.cluster import ClusterUnavailable
     from ..experiments.configs import experiment_config
     from ..experiments.figures import write_fig3a_figure
-    from ..experiments.runner import output_paths, run_experiment
+    from ..experiments.runner import output_paths
 
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
@@ -88,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--jobs must be a positive integer or -1 (every core); got {args.jobs}")
     config = experiment_config(args.experiment, args.scale, trials=args.trials, seed=args.seed)
     paths = output_paths(config, args.out)
-    frame = run_experiment(config, args.out, jobs=args.jobs, progress=not args.no_progress)
+    try:
+        frame = _run_trials(config, args)
+    except ClusterUnavailable as exc:  # an environment problem: exit status 1, one line
+        print(f"python -m linclip {NAME}: error: {exc}", file=sys.stderr)
+        return 1
     summary = summarize_trials(frame)
 
     if config.name == "table1":
@@ -151,3 +161,50 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"wrote {paths['trials']}, {paths['figure']}, {paths['run']}")
     return 0
+
+
+# ---------------------------------------------------------------- cluster (linclip[dask])
+def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "cluster (optional; needs pip install 'linclip[dask]')",
+        "Run the trials on a Dask cluster instead of local processes; results are identical.",
+    )
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="{local,tcp://HOST:PORT}",
+        help="local: start a Dask LocalCluster on 127.0.0.1 with --jobs worker processes "
+        "(1 thread each); tcp://HOST:PORT: use the workers of a running Dask scheduler "
+        "(they must have linclip installed); a lost worker's trials are re-run by Dask",
+    )
+    g.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up if the scheduler does not answer within this time (default 10)",
+    )
+
+
+def _run_trials(config, args: argparse.Namespace):
+    """The trials of ``config``: local processes, or a Dask cluster with ``--scheduler``."""
+    from ..experiments.runner import run_experiment
+
+    progress = not args.no_progress
+    if args.scheduler is None:
+        return run_experiment(config, args.out, jobs=args.jobs, progress=progress)
+    from ..experiments.cluster import ClusterUnavailable, dask_executor, parse_scheduler
+
+    scheduler = parse_scheduler(args.scheduler)  # ValueError: exit status 2
+    if not args.scheduler_timeout > 0:
+        raise ValueError(
+            f"--scheduler-timeout must be positive (seconds); got {args.scheduler_timeout}"
+        )
+    jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
+    with dask_executor(scheduler, jobs=jobs, timeout=args.scheduler_timeout) as (ex, threads):
+        try:
+            return run_experiment(config, args.out, jobs=threads, progress=progress, executor=ex)
+        except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":  # a trial lost its worker too often
+                raise ClusterUnavailable(f"the Dask cluster lost a trial's worker: {exc}") from exc
+            raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
@@ -161,6 +161,7 @@ def run_grid(
     chunk_size: int = 200_000,
     progress: bool = False,
     learner: str = "linear",
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     r"""Run a grid of experiments and return one row per (eta, n, trial, method).
 
@@ -192,6 +193,10 @@ def run_grid(
     learner : {"linear", "pca"}
         The student's learner; with the filtering methods the teacher stays the contrastive
         learner.
+    executor : concurrent.futures.Executor, optional
+        Where to run the trials instead of ``jobs`` local processes, e.g. a Dask cluster's
+        (:func:`linclip.experiments.cluster.dask_executor`); ``jobs`` is then ignored. The
+        caller owns it. Results do not depend on it (each trial has its own seed sequence).
 
     Returns
     -------
@@ -229,9 +234,11 @@ def run_grid(
         for t in range(trials)
     ]
     results: Iterable[list[dict]]
-    if jobs == 1:
+    pool = None
+    if executor is not None:
+        results = executor.map(_run_task, tasks)  # in task order, whatever finishes first
+    elif jobs == 1:
         results = map(_run_task, tasks)
-        pool = None
     else:
         pool = ProcessPoolExecutor(max_workers=jobs)
         results = pool.map(_run_task, tasks)

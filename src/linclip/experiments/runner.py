@@ -1,4 +1,11 @@
-r"""The resumable runner of the paper's experiments: CSV per trial, run log, worker processes."""
+r"""The resumable runner of the paper's experiments: CSV per trial, run log, any executor.
+
+Trials run in this process (``jobs=1``), in a local process pool (``jobs > 1``, the default
+executor) or on any :class:`concurrent.futures.Executor` passed as ``executor`` (for example a
+Dask cluster's, :func:`linclip.experiments.cluster.dask_executor`). This process writes every
+result as it arrives and rewrites the CSV in canonical order at the end, so the file does not
+depend on the executor or on the order in which trials finish.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -105,6 +112,23 @@ def _run_task(config: ExperimentConfig, eta: float, trial: int) -> tuple[list[di
     start = time.perf_counter()
     rows = run_fused_trial(config, eta, trial)
     return rows, time.perf_counter() - start
+
+
+_BLAS_LIMITED = False
+
+
+def _executor_task(
+    task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]],
+    config: ExperimentConfig,
+    eta: float,
+    trial: int,
+) -> tuple[list[dict], float]:
+    """One trial on a worker of a caller's executor: one BLAS thread per worker (once)."""
+    global _BLAS_LIMITED
+    if not _BLAS_LIMITED:
+        limit_blas_threads(1)
+        _BLAS_LIMITED = True
+    return task_fn(config, eta, trial)
 
 
 def output_paths(config: ExperimentConfig, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -251,7 +275,9 @@ def _now() -> str:
 class _RunLog:
     """The ``*_run.json`` file: definition, sessions with timing, machine."""
 
-    def __init__(self, path: Path, config: ExperimentConfig, jobs: int) -> None:
+    def __init__(
+        self, path: Path, config: ExperimentConfig, jobs: int, executor: str = "process pool"
+    ) -> None:
         self.path = path
         self.data: dict[str, Any] = {"experiment": config.identity(), "sessions": []}
         if path.exists():
@@ -270,6 +296,7 @@ class _RunLog:
             "finished": None,
             "wall_seconds": 0.0,
             "jobs": jobs,
+            "executor": executor,
             "trials_requested": config.trials,
             "tasks_done": 0,
             "task_seconds_total": 0.0,
@@ -311,6 +338,7 @@ def run_experiment(
     jobs: int = 1,
     progress: bool = False,
     task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return one row per (eta, trial, method).
 
@@ -326,11 +354,18 @@ def run_experiment(
         resumed run ends with the same file as an uninterrupted one. ``None``: keep results
         in memory only.
     jobs : int
-        Worker processes (``-1``: every core). Results do not depend on it.
+        Worker processes (``-1``: every core). Results do not depend on it. With ``executor``,
+        the number of its workers: at most ``2 * jobs`` trials are in flight at a time.
     progress : bool
         Show a tqdm progress bar on stderr.
     task_fn : callable, optional
-        Replacement for the trial function (testing hook); must be picklable if ``jobs > 1``.
+        Replacement for the trial function (testing hook); must be picklable if ``jobs > 1``
+        or ``executor`` is given.
+    executor : concurrent.futures.Executor, optional
+        Where to run the trials instead of a local process pool, e.g. a Dask cluster's
+        (:func:`linclip.experiments.cluster.dask_executor`). The caller owns it (it is not
+        shut down here); on an interrupt or an error the trials still pending are cancelled.
+        A trial whose worker is lost is retried by the executor itself, if it can.
 
     Returns
     -------
@@ -340,7 +375,9 @@ def run_experiment(
     Notes
     -----
     On Ctrl-C (or SIGTERM) the runner stops submitting trials, keeps every trial already
-    written and re-raises :class:`KeyboardInterrupt`.
+    written and re-raises :class:`KeyboardInterrupt`. Results do not depend on ``jobs``,
+    ``executor`` or the order in which trials finish: each trial has its own seed sequence
+    (:func:`linclip.experiments.grid.trial_seed`).
     """
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
     task_fn = task_fn or _run_task
@@ -349,7 +386,9 @@ def run_experiment(
     log = None
     if paths is not None:
         paths["trials"].parent.mkdir(parents=True, exist_ok=True)
-        log = _RunLog(paths["run"], config, jobs)  # raises on a definition mismatch
+        log = _RunLog(  # raises on a definition mismatch
+            paths["run"], config, jobs, _executor_name(executor, jobs)
+        )
         if paths["trials"].exists():
             existing, clean = _read_complete(paths["trials"], config)
             if not clean:
@@ -393,26 +432,38 @@ def run_experiment(
             bar.update(1)
 
     old_term = None
-    if jobs > 1 and tasks:
+    if (jobs > 1 or executor is not None) and tasks:
         try:
             old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
         except ValueError:  # not in the main thread
             old_term = None
     interrupted = False
     pool = None
+    pending: dict[Future, tuple[float, int]] = {}
     try:
-        if jobs == 1 or len(tasks) <= 1:
+        if executor is None and (jobs == 1 or len(tasks) <= 1):
             limit_blas_threads(1)
             for eta, t in tasks:
                 record(*task_fn(config, eta, t))
-        else:
-            pool = ProcessPoolExecutor(
-                max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init
-            )
-            pending = {}
+        elif tasks:
+            if executor is None:
+                pool = ProcessPoolExecutor(
+                    max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init
+                )
+
+                def submit(eta: float, t: int) -> Future:
+                    assert pool is not None
+                    return pool.submit(task_fn, config, eta, t)
+
+            else:
+
+                def submit(eta: float, t: int) -> Future:
+                    assert executor is not None
+                    return executor.submit(_executor_task, task_fn, config, eta, t)
+
             queue = iter(tasks)
             for eta, t in queue:  # keep at most 2 * jobs tasks in flight
-                pending[pool.submit(task_fn, config, eta, t)] = (eta, t)
+                pending[submit(eta, t)] = (eta, t)
                 if len(pending) >= 2 * jobs:
                     break
             while pending:
@@ -422,13 +473,15 @@ def run_experiment(
                     record(*fut.result())
                     nxt = next(queue, None)
                     if nxt is not None:
-                        pending[pool.submit(task_fn, config, *nxt)] = nxt
+                        pending[submit(*nxt)] = nxt
     except KeyboardInterrupt:
         interrupted = True
         raise
     finally:
         if pool is not None:
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+        for fut in pending:  # a caller's executor: cancel what is left, keep the executor
+            fut.cancel()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if fh is not None:
@@ -448,6 +501,16 @@ def run_experiment(
         frame = pd.read_csv(io.StringIO(_csv_text(order)))
     frame = frame[frame["trial"] < config.trials].reset_index(drop=True)
     return frame
+
+
+def _executor_name(executor: Executor | None, jobs: int) -> str:
+    """How the run log names the executor: ``serial``, ``process pool`` or the class."""
+    if executor is None:
+        return "serial" if jobs == 1 else "process pool"
+    name = type(executor).__name__
+    client = getattr(executor, "_client", None)  # dask's ClientExecutor
+    address = getattr(getattr(client, "scheduler", None), "address", None)
+    return f"{name} ({address})" if address else name
 
 
 def _csv_text(rows: list[list[str]]) -> str:
