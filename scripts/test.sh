@@ -79,10 +79,10 @@ run_step "Doctests (Examples sections of the package)" \
     env MPLBACKEND=Agg python -m pytest -q --doctest-modules src/linclip
 
 run_step "Unit tests" \
-    env MPLBACKEND=Agg python -m pytest tests --ignore=tests/site
+    env MPLBACKEND=Agg python -m pytest -n 2 tests --ignore=tests/site
 
 run_step "Chapter notebooks (strict nbval)" \
-    pytest_no_tests_ok --nbval --nbval-current-env \
+    pytest_no_tests_ok --nbval --nbval-current-env -n 2 --dist loadfile \
         --nbval-sanitize-with book/nbval_sanitize.cfg book/
 
 # --all: re-read every page, so warnings from unchanged pages are reported again.
