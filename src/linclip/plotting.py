@@ -52,7 +52,7 @@ def use_book_style() -> None:
     figure put mid-grey ink on the dark page: 2.8:1). Figures render at 150 dpi in the
     notebook (the inline backend draws PNGs at ``figure.dpi``; a 6.4 in figure is 960 px,
     sharp on high-density screens at the book's ~800 px column) and save at 200 dpi.
-    The line colours are :data:`PALETTE` (colour-blind safe, >= 3:1 on white).
+    The line colours are ``PALETTE`` (colour-blind safe, >= 3:1 on white).
     """
     sns.set_theme(context="notebook", style="ticks", palette=PALETTE)
     mpl.rcParams.update({

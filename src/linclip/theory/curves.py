@@ -1,9 +1,9 @@
 r"""Vectorised first-order error curves of the oracle-score filtered student (our derivation).
 
-:func:`linclip.prediction.predict_filtered` predicts one (threshold, clean fraction) at a
+:func:`linclip.theory.prediction.predict_filtered` predicts one (threshold, clean fraction) at a
 time. A figure of the predicted error against the kept fraction needs the whole curve; this
 module computes it on a grid of thresholds :math:`\theta` and clean fractions :math:`\eta` at
-once, from one call of :func:`linclip.score_law.kept_moments`.
+once, from one call of :func:`linclip.theory.filtered_law.kept_moments`.
 
 For the oracle-score filter both sides of the first-order law scale by the same factor
 (chapter "Predicting the filtered error and choosing the threshold"), so the predicted mean
@@ -51,14 +51,14 @@ class FilteredErrorCurve:
     n_kept : ndarray
         :math:`P(\theta)\,n_{\rm pool}`, the expected number of pairs the student trains on.
     cross_moment, second_moment_v : ndarray
-        :math:`s(\theta)` and :math:`m_v(\theta)` (see :func:`linclip.score_law.kept_moments`).
+        :math:`s(\theta)` and :math:`m_v(\theta)` (see :func:`linclip.theory.filtered_law.kept_moments`).
     factor : ndarray
         :math:`F(\theta)`; :math:`1/\eta` at :math:`P = 1`.
     gain : ndarray
         :math:`\eta F(\theta)`, the large-:math:`n` ratio of the filtered to the unfiltered error.
     err_unfiltered : ndarray
         :math:`E[\mathrm{ERR}]` of the unfiltered learner on the pool
-        (:func:`linclip.asymptotics.predict_unfiltered`).
+        (:func:`linclip.theory.asymptotics.predict_unfiltered`).
     err : ndarray
         Predicted :math:`E[\mathrm{ERR}]` of the filtered student; NaN where
         :math:`P(\theta)\,n_{\rm pool} \le 1` (no first-order prediction).
