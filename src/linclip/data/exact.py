@@ -412,20 +412,25 @@ def filtered_group_scatters(
     n_a = int(np.count_nonzero(P[:d].any(axis=0)))
     L_p = _psd_factor(P.T @ cov @ P)  # p = L_p v, v ~ N(0, I)
     # Score j of a pair is v^T H_j v, the bilinear form pulled back to v.
-    forms = []
-    for M in matrices:
-        core = np.zeros((P.shape[1], P.shape[1]))
-        core[:n_a, n_a:] = P[:d, :n_a].T @ M @ P[d:, n_a:] / 2
-        forms.append(L_p.T @ (core + core.T) @ L_p)
+    cores = [P[:d, :n_a].T @ M @ P[d:, n_a:] for M in matrices]
+    same = [np.array_equal(M, matrices[0]) for M in matrices]
+    half = np.zeros((P.shape[1], P.shape[1]))
+    half[:n_a, n_a:] = cores[0] / 2
     # Rotate v so that the first form is diagonal: its score is a weighted sum of squares.
-    lam, rot = np.linalg.eigh(forms[0])
+    lam, rot = np.linalg.eigh(L_p.T @ (half + half.T) @ L_p)
     L_p = L_p @ rot
-    forms = [rot.T @ H @ rot for H in forms]
+    # Further scores as (v X_j) . (v Y_j), from a rank factorisation of the core.
+    factors = []
+    for core in cores[1:]:
+        u, sig, vt = np.linalg.svd(core, full_matrices=False)
+        keep = sig > 1e-12 * max(float(sig[0]), 1e-300)
+        X = L_p[:n_a].T @ (u[:, keep] * sig[keep])
+        Y = L_p[n_a:].T @ vt[keep].T
+        factors.append((X, Y))
     k_p = L_p.shape[1]
     # Regression of w on v: K = Cov(w, v), residual covariance C = Sigma - K K^T.
     K = cov @ P @ np.linalg.pinv(L_p).T
     L_c = _psd_factor(cov - K @ K.T)
-    same = [j for j in range(1, len(forms)) if np.array_equal(forms[j], forms[0])]
 
     q = 1 + k_p
     n_cells = 1 << len(matrices)
@@ -434,6 +439,7 @@ def filtered_group_scatters(
     sum_vv = np.zeros((n_cells, k_p, k_p))
     kept_rows: list[list[np.ndarray]] = [[] for _ in range(n_cells)]
     limit = q + limit_extra
+    ones = np.ones(min(_BLOCK, max(m, 1)))
     done = 0
     while done < m:
         block = min(_BLOCK, m - done)
@@ -441,29 +447,29 @@ def filtered_group_scatters(
         v = rng.standard_normal((block, k_p))
         first = (v * v) @ lam
         cell = (first > thetas[0]).astype(np.int64)
-        for j in range(1, len(forms)):
-            score = first if j in same else np.einsum("ij,ij->i", v @ forms[j], v)
+        for j, (X, Y) in enumerate(factors, start=1):
+            score = first if same[j] else np.einsum("ij,ij->i", v @ X, v @ Y)
             cell += (score > thetas[j]).astype(np.int64) << j
         # The largest cell is the rest: its sums are the block's minus the others'.
         hits = np.bincount(cell, minlength=n_cells)
         rest = int(np.argmax(hits))
-        left_v = v.sum(axis=0)
+        left_v = ones[:block] @ v
         left_vv = v.T @ v
         for c in range(n_cells):
             mc = int(hits[c])
             if mc == 0 or c == rest:
                 continue
-            vc = v[cell == c]
+            vc = np.compress(cell == c, v, axis=0)
             if count[c] <= limit:
                 kept_rows[c].append(vc)
             count[c] += mc
-            s, ss = vc.sum(axis=0), vc.T @ vc
+            s, ss = ones[:mc] @ vc, vc.T @ vc
             sum_v[c] += s
             sum_vv[c] += ss
             left_v -= s
             left_vv -= ss
         if count[rest] <= limit:
-            kept_rows[rest].append(v[cell == rest])
+            kept_rows[rest].append(np.compress(cell == rest, v, axis=0))
         count[rest] += int(hits[rest])
         sum_v[rest] += left_v
         sum_vv[rest] += left_vv
@@ -631,7 +637,11 @@ class ExactSource:
         model, n = self.model, self._n
         D = model.d + model.d_t
         rng = self.seed if isinstance(self.seed, np.random.Generator) else None
-        rng = rng or np.random.default_rng(self.seed)
+        if rng is None:  # SFC64: the fastest of NumPy's normal generators here
+            seed = self.seed
+            if not isinstance(seed, np.random.SeedSequence):
+                seed = np.random.SeedSequence(seed)
+            rng = np.random.Generator(np.random.SFC64(seed))
         o_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "oracle-score"})
         s_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "teacher-split"})
         split = bool(s_thetas) or request.first
