@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -79,12 +80,24 @@ def _component_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
     return np.hstack([shared, *noise]), np.hstack([separate, *noise])
 
 
+@lru_cache(maxsize=64)
+def _model_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_component_factors`, cached per model (the hot path of an unfiltered trial)."""
+    return _component_factors(model)
+
+
+@lru_cache(maxsize=64)
+def _triangle(q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Below-diagonal and diagonal indices of a q × q triangle (cached)."""
+    below = np.tril_indices(q, -1)
+    return below[0], below[1], np.arange(q)
+
+
 def _wishart_roots(q: int, dof: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Stack of Bartlett triangles R with R R^T ~ Wishart(I_q, dof[t]); needs every dof >= q."""
     roots = np.zeros((dof.size, q, q))
-    below = np.tril_indices(q, -1)
-    roots[:, below[0], below[1]] = rng.standard_normal((dof.size, below[0].size))
-    idx = np.arange(q)
+    rows, cols, idx = _triangle(q)
+    roots[:, rows, cols] = rng.standard_normal((dof.size, rows.size))
     roots[:, idx, idx] = np.sqrt(rng.chisquare(dof[:, None] - idx[None, :]))
     return roots
 
@@ -280,7 +293,11 @@ def _psd_factor(S: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
 
 def _group(L: np.ndarray, m: int, rng: np.random.Generator) -> Scatter:
     k = L.shape[1]
-    T = L @ _wishart(m - 1, k, rng) @ L.T
+    if m - 1 >= k:  # Bartlett: T = (L A)(L A)^T
+        B = L @ _wishart_roots(k, np.array([m - 1]), rng)[0]
+        T = B @ B.T
+    else:
+        T = L @ _wishart(m - 1, k, rng) @ L.T
     total = math.sqrt(m) * (L @ rng.standard_normal(k))
     return Scatter(m, total, T + np.outer(total, total) / m)
 
@@ -588,7 +605,7 @@ class ExactSource:
 
     def _factor(self, clean: bool) -> np.ndarray:
         if self._factors is None:
-            f1, f0 = _component_factors(self.model)
+            f1, f0 = _model_factors(self.model)
             self._factors = {True: f1, False: f0}
         return self._factors[clean]
 
@@ -636,8 +653,9 @@ class ExactSource:
                 raise _no_route(reason)
         model, n = self.model, self._n
         D = model.d + model.d_t
-        rng = self.seed if isinstance(self.seed, np.random.Generator) else None
-        if rng is None:  # SFC64: the fastest of NumPy's normal generators here
+        if isinstance(self.seed, np.random.Generator):
+            rng = self.seed
+        else:  # SFC64: the fastest of NumPy's normal generators here
             seed = self.seed
             if not isinstance(seed, np.random.SeedSequence):
                 seed = np.random.SeedSequence(seed)

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._validate import check_int
 from ..learners.contrastive import CrossCovarianceAccumulator
+from .exact import ExactSource
 from .model import PairSample, StreamingSample
 
 __all__ = [
@@ -435,6 +436,8 @@ def as_source(data: object) -> StatisticsSource:
     :class:`~linclip.data.model.StreamingSample`, or a tuple ``(x, xt)`` of arrays (your own
     embeddings, no labels).
     """
+    if isinstance(data, (PairsSource, ExactSource)):
+        return data
     if isinstance(data, (PairSample, StreamingSample)):
         return PairsSource(data)
     if isinstance(data, tuple) and len(data) == 2:
