@@ -117,6 +117,7 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
         "--jobs": "worker",
         "--json": "JSON",
         "--progress": "progress",
+        "--sampler": "sufficient statistics",
     }
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {opt: a for a in sub.choices["simulate"]._actions for opt in a.option_strings}

@@ -1,24 +1,40 @@
-"""Exact sufficient-statistic samplers against generated pairs.
+"""Exact sufficient-statistic samplers (``sampler="exact"``) against generated pairs.
 
 Distributions, not only means: entry-wise tests of the mean *and* the variance of every entry
-of the statistics (sum and second moment), and two-sample tests of ERR and of the kept
-fraction. Each power claim is backed by a deliberately broken sampler that the same test must
-reject (see ``shared/design/exact-sampling.md`` §4 for why the residual step is tested at
-γ = γ̃ = 1: at γ = 10⁴ the residual is O(1/γ) and its bugs are invisible).
+of the statistics, and two-sample tests of ERR and of the kept fraction through the engine.
+Each power claim is backed by a deliberately broken sampler that the same test must reject
+(the residual step is tested at γ = γ̃ = 1: at γ = 10⁴ the residual is O(1/γ) and its bugs are
+invisible; see ``shared/design/exact-sampling.md`` §4).
 """
 
 from __future__ import annotations
+
+import json
+import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from linclip import exact
-from linclip.exact import (Scatter, exact_trial, filtered_group_scatters, group_scatter,
-                           wishart_identity)
-from linclip.filters import oracle_score_matrix, run_method
-from linclip.metrics import subspace_error
-from linclip.model import BimodalModel
+from linclip.cli import main
+from linclip.data import exact
+from linclip.data.exact import (
+    ExactSource,
+    Scatter,
+    exact_route,
+    filtered_group_scatters,
+    group_scatter,
+    sample_cross_covariance,
+    wishart_identity,
+)
+from linclip.data.model import BimodalModel
+from linclip.data.sources import KeptRequest, MomentAccumulator, StatsRequest
+from linclip.experiments.configs import ExperimentConfig, experiment_config
+from linclip.experiments.grid import run_grid, run_trial, trial_samplers
+from linclip.experiments.runner import load_trials, output_paths, run_experiment
+from linclip.filters.engine import run_methods
+from linclip.filters.scores import oracle_score_matrix
+from linclip.filters.spec import MethodSpec
 
 MODEL = BimodalModel(d=6, d_t=5, r=2, gamma=1.0, gamma_t=1.0, eta=0.5, basis_seed=4)
 D = MODEL.d + MODEL.d_t
@@ -27,18 +43,6 @@ IU = np.triu_indices(D)
 
 def _flat(s: Scatter) -> np.ndarray:
     return np.concatenate([s.total, s.second[IU]])
-
-
-def _pairs_stats(cov: np.ndarray, m: int, trials: int, rng, keep=None) -> np.ndarray:
-    """Reference: generate the rows, (optionally) filter them, sum."""
-    L = np.linalg.cholesky(cov)
-    out = []
-    for _ in range(trials):
-        w = rng.standard_normal((m, D)) @ L.T
-        if keep is not None:
-            w = w[keep(w)]
-        out.append(np.concatenate([w.sum(0), (w.T @ w)[IU]]))
-    return np.array(out)
 
 
 def _max_z(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -59,10 +63,25 @@ def test_scatter_matches_numpy():
     ref = np.cov(w[:, :6].T, w[:, 6:].T)[:6, 6:]
     assert np.allclose(s.cross_covariance(6), ref)
     half = Scatter(20, w[:20].sum(0), w[:20].T @ w[:20]) + Scatter(
-        30, w[20:].sum(0), w[20:].T @ w[20:])
+        30, w[20:].sum(0), w[20:].T @ w[20:]
+    )
     assert np.allclose(half.second, s.second) and half.m == 50
     with pytest.raises(ValueError, match="at least 2"):
         Scatter(1, w[0], np.outer(w[0], w[0])).cross_covariance(6)
+    with pytest.raises(ValueError, match="empty"):
+        Scatter.empty(D).centred()
+
+
+def test_moment_accumulator_from_sums_equals_added_pairs():
+    sample = MODEL.sample(40, 3)
+    w = np.hstack([sample.x, sample.xt])
+    built = MomentAccumulator.from_sums(6, 5, 40, w.sum(0), w.T @ w, n_clean=7)
+    added = MomentAccumulator(6, 5, full=True).add(sample)
+    assert built.n == 40 and built.n_clean == 7
+    for name in ("covariance", "covariance_x", "covariance_xt"):
+        assert np.allclose(getattr(built, name)(), getattr(added, name)())
+    with pytest.raises(ValueError, match="shapes"):
+        MomentAccumulator.from_sums(6, 5, 40, w.sum(0)[:3], w.T @ w)
 
 
 # ------------------------------------------------------------------------------ Wishart
@@ -72,8 +91,7 @@ def test_wishart_diagonal_is_chi_square(dof):
     draws = np.array([wishart_identity(dof, 4, rng) for _ in range(4000)])
     for i in range(4):
         assert stats.kstest(draws[:, i, i], stats.chi2(dof).cdf).pvalue > 1e-3
-    # Off-diagonal entries: mean 0, variance dof.
-    off = draws[:, 0, 3]
+    off = draws[:, 0, 3]  # off-diagonal entries: mean 0, variance dof
     assert abs(off.mean()) < 4 * np.sqrt(dof / 4000)
     assert off.var() == pytest.approx(dof, rel=0.1)
 
@@ -83,40 +101,81 @@ def test_wishart_bad_input():
         wishart_identity(-1, 3, np.random.default_rng(0))
 
 
-# ----------------------------------------------------------------- unfiltered group (§1)
-def _group_reference(m, trials, seed):
-    return _pairs_stats(MODEL.component_covariance(True), m, trials,
-                        np.random.default_rng(seed))
+def test_batch_sampler_still_works():
+    """The 0.1.0 batch sampler of S_n (used by the asymptotics chapter) shares the module."""
+    model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
+    S = sample_cross_covariance(model, 1000, rng=0, size=3)
+    assert S.shape == (3, 10, 8)
 
 
-def _group_exact(m, trials, seed, draw=group_scatter):
+# -------------------------------------------------------- the full scatter at n = 10 (§1)
+def _full_scatter(acc: MomentAccumulator) -> np.ndarray:
+    """The 66 entries of the centred scatter T of all pairs, from an accumulator."""
+    n = acc.n
+    C = np.block(
+        [
+            [acc.covariance_x(), acc.covariance()],
+            [acc.covariance().T, acc.covariance_xt()],
+        ]
+    )
+    return ((n - 1) * C)[IU]
+
+
+def _exact_full(n: int, draws: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    cov = MODEL.component_covariance(True)
-    return np.array([_flat(draw(cov, m, rng)) for _ in range(trials)])
+    req = StatsRequest(all=True, full=True)
+    return np.array(
+        [
+            _full_scatter(ExactSource(MODEL, n, rng).statistics(req, lambda *a: None).all)
+            for _ in range(draws)
+        ]
+    )
 
 
-def _broken_dof(cov, m, rng):
+def _pairs_full(n: int, draws: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(draws):
+        s = MODEL.sample(n, rng)
+        w = np.hstack([s.x, s.xt])
+        w = w - w.mean(0)
+        out.append((w.T @ w)[IU])
+    return np.array(out)
+
+
+def _broken_dof(L, m, rng):
     """Wishart with m degrees of freedom instead of m - 1 (a plausible off-by-one)."""
-    L = exact._psd_factor(cov)
-    T = L @ wishart_identity(m, L.shape[1], rng) @ L.T
-    total = np.sqrt(m) * (L @ rng.standard_normal(L.shape[1]))
+    k = L.shape[1]
+    T = L @ exact._wishart(m, k, rng) @ L.T
+    total = math.sqrt(m) * (L @ rng.standard_normal(k))
     return Scatter(m, total, T + np.outer(total, total) / m)
 
 
-def _broken_mean(cov, m, rng):
-    """Forgets the mean's contribution to the raw second moment."""
-    s = group_scatter(cov, m, rng)
+_GROUP = exact._group
+
+
+def _broken_between(L, m, rng):
+    """Forgets the group mean in the raw second moment: drops the between-group term."""
+    s = _GROUP(L, m, rng)
     return Scatter(m, s.total, s.second - np.outer(s.total, s.total) / m)
 
 
-def test_group_scatter_entrywise_at_n_10():
-    ref = _group_reference(10, 10000, 1)
-    z_mean, z_var = _max_z(_group_exact(10, 10000, 2), ref)
+@pytest.fixture(scope="module")
+def full_reference():
+    return _pairs_full(10, 12_000, 1)
+
+
+def test_full_scatter_entrywise_at_n_10(full_reference, monkeypatch):
+    z_mean, z_var = _max_z(_exact_full(10, 12_000, 2), full_reference)
+    print(f"full scatter n=10: max|z| mean {z_mean:.2f}, variance {z_var:.2f}")
     assert z_mean < 4.5 and z_var < 4.5
     # Power: both broken samplers are rejected by the same statistic.
-    for broken in (_broken_dof, _broken_mean):
-        z_mean, z_var = _max_z(_group_exact(10, 10000, 2, broken), ref)
-        assert max(z_mean, z_var) > 8, broken.__name__
+    for broken in (_broken_dof, _broken_between):
+        with monkeypatch.context() as mp:
+            mp.setattr(exact, "_group", broken)
+            z = _max_z(_exact_full(10, 12_000, 2), full_reference)
+        print(f"  broken {broken.__name__}: max|z| {max(z):.1f}")
+        assert max(z) > 8, broken.__name__
 
 
 def test_group_scatter_empty_and_single():
@@ -127,27 +186,44 @@ def test_group_scatter_empty_and_single():
     assert np.allclose(one.second, np.outer(one.total, one.total))
 
 
-# ------------------------------------------------------------ filtered group (§2, residual)
-M_FIXED = oracle_score_matrix(MODEL.U, MODEL.U_t) + 0.3 * np.random.default_rng(9).normal(
-    size=(MODEL.d, MODEL.d_t)) / 3  # a fixed, imperfect "teacher" of rank > r
-M_FIXED = np.linalg.svd(M_FIXED)[0][:, :2] @ np.diag([1.2, 0.8]) @ np.linalg.svd(
-    M_FIXED)[2][:2]  # rank r = 2, like a teacher
+# ------------------------------------------- the residual step at γ = γ̃ = 1 (§2, fixed M)
+_M = oracle_score_matrix(MODEL.U, MODEL.U_t) + 0.1 * np.random.default_rng(9).normal(
+    size=(MODEL.d, MODEL.d_t)
+)
+_u, _s, _vt = np.linalg.svd(_M)
+M_FIXED = _u[:, :2] @ np.diag([1.2, 0.8]) @ _vt[:2]  # a fixed, imperfect rank-2 "teacher"
 THETA = 0.3
+M_ORACLE = oracle_score_matrix(MODEL.U, MODEL.U_t)
 
 
-def _keep(w):
-    return np.einsum("ij,jk,ik->i", w[:, :MODEL.d], M_FIXED, w[:, MODEL.d:]) > THETA
-
-
-def _filtered_exact(m, trials, seed, direct_rows, clean=True):
+def _pairs_filtered(m, trials, seed):
+    """Reference: generate rows, keep those above THETA under M_FIXED (cell 1 or 3), and the
+    rows kept by M_FIXED but not by the oracle at 0 (cell 1)."""
     rng = np.random.default_rng(seed)
-    cov = MODEL.component_covariance(clean)
-    out = []
+    L = np.linalg.cholesky(MODEL.component_covariance(True))
+    a, b = [], []
     for _ in range(trials):
-        cells = filtered_group_scatters(cov, m, MODEL.d, [M_FIXED], [THETA], rng,
-                                        direct_rows=direct_rows)
-        out.append(_flat(cells.get(1, Scatter.empty(D))))
-    return np.array(out)
+        w = rng.standard_normal((m, D)) @ L.T
+        k1 = np.einsum("ij,jk,ik->i", w[:, :6], M_FIXED, w[:, 6:]) > THETA
+        k2 = np.einsum("ij,jk,ik->i", w[:, :6], M_ORACLE, w[:, 6:]) > 0
+        a.append(np.concatenate([w[k1].sum(0), (w[k1].T @ w[k1])[IU]]))
+        c = w[k1 & ~k2]
+        b.append(np.concatenate([c.sum(0), (c.T @ c)[IU]]))
+    return np.array(a), np.array(b)
+
+
+def _exact_filtered(m, trials, seed, direct_rows=0):
+    rng = np.random.default_rng(seed)
+    cov = MODEL.component_covariance(True)
+    a, b = [], []
+    empty = Scatter.empty(D)
+    for _ in range(trials):
+        cells = filtered_group_scatters(
+            cov, m, 6, [M_FIXED, M_ORACLE], [THETA, 0.0], rng, direct_rows=direct_rows
+        )
+        a.append(_flat(cells.get(1, empty) + cells.get(3, empty)))
+        b.append(_flat(cells.get(1, empty)))
+    return np.array(a), np.array(b)
 
 
 _RESIDUAL_SUMS = exact._residual_sums
@@ -156,6 +232,8 @@ _RESIDUAL_SUMS = exact._residual_sums
 def _broken_no_gtg(gram, rows, L_c, rng):
     """Residual step without G^T G in E^T E."""
     We, EtE = _RESIDUAL_SUMS(gram, rows, L_c, rng)
+    if rows is not None:  # small cells draw their rows directly (no rotation to break)
+        return We, EtE
     R = np.linalg.cholesky(gram).T
     G = np.linalg.solve(R.T, We)
     return We, EtE - G.T @ G
@@ -168,148 +246,325 @@ def _broken_no_kf(m, K, sum_v, sum_vv, We, EtE):
 
 @pytest.fixture(scope="module")
 def filtered_reference():
-    return _pairs_stats(MODEL.component_covariance(True), 120, 6000,
-                        np.random.default_rng(11), keep=_keep)
+    return _pairs_filtered(120, 5000, 11)
 
 
 @pytest.mark.parametrize("direct_rows", [0, 10_000], ids=["rotation", "direct"])
-def test_filtered_scatter_entrywise(direct_rows, filtered_reference):
-    ref = filtered_reference
-    z_mean, z_var = _max_z(_filtered_exact(120, 6000, 12, direct_rows), ref)
-    assert z_mean < 4.5 and z_var < 4.5
+def test_residual_step_entrywise(direct_rows, filtered_reference):
+    ref_a, ref_b = filtered_reference
+    got_a, got_b = _exact_filtered(120, 5000, 12, direct_rows)
+    za, zb = _max_z(got_a, ref_a), _max_z(got_b, ref_b)
+    print(f"residual step ({direct_rows}): max|z| kept {za}, one cell {zb}")
+    assert max(za) < 4.5 and max(zb) < 4.5
 
 
-def test_filtered_scatter_broken_variants_are_rejected(monkeypatch,
-                                                       filtered_reference):
-    ref = filtered_reference
-    with monkeypatch.context() as mp:
-        mp.setattr(exact, "_residual_sums", _broken_no_gtg)
-        z = _max_z(_filtered_exact(120, 6000, 12, 0), ref)
-        assert max(z) > 8, z
-    with monkeypatch.context() as mp:
-        mp.setattr(exact, "_assemble", _broken_no_kf)
-        z = _max_z(_filtered_exact(120, 6000, 12, 0), ref)
-        assert max(z) > 8, z
+def test_residual_step_broken_variants_are_rejected(monkeypatch, filtered_reference):
+    ref_a, _ = filtered_reference
+    for name, broken in (("_residual_sums", _broken_no_gtg), ("_assemble", _broken_no_kf)):
+        with monkeypatch.context() as mp:
+            mp.setattr(exact, name, broken)
+            z = _max_z(_exact_filtered(120, 5000, 12)[0], ref_a)
+        print(f"broken {broken.__name__}: max|z| mean {z[0]:.1f}, variance {z[1]:.1f}")
+        assert max(z) > 8, (broken.__name__, z)
 
 
 def test_filtered_cells_partition_the_rows():
     rng = np.random.default_rng(3)
-    cells = filtered_group_scatters(MODEL.component_covariance(False), 5000, MODEL.d,
-                                    [M_FIXED, -M_FIXED], [0.0, 0.0], rng)
+    cells = filtered_group_scatters(
+        MODEL.component_covariance(False), 5000, MODEL.d, [M_FIXED, -M_FIXED], [0.0, 0.0], rng
+    )
     assert sum(s.m for s in cells.values()) == 5000
-    assert 3 not in cells  # no pair can score above 0 for both M and -M
+    assert 3 not in cells  # no pair scores above 0 for both M and -M
 
 
-# ------------------------------------------------------------------- whole trials vs pairs
-METHODS = [("none", None), ("teacher-split", 0.0), ("oracle-clean", None),
-           ("oracle-score", 0.5)]
+def test_filtered_bad_input():
+    cov = MODEL.component_covariance(True)
+    with pytest.raises(ValueError, match="equal length"):
+        filtered_group_scatters(cov, 10, 6, [M_FIXED], [], np.random.default_rng(0))
 
 
-def _trial_errs_exact(model, n, trials, seed):
-    rng = np.random.default_rng(seed)
-    errs, kept = [], []
-    for _ in range(trials):
-        t = exact_trial(model, n, METHODS, rng)
-        errs.append([subspace_error(o.student, model.U, model.U_t).err for o in t.outcomes])
-        kept.append([o.kept_fraction for o in t.outcomes])
-    return np.array(errs), np.array(kept)
+# --------------------------------------------------- whole trials through the engine
+METHODS = [
+    MethodSpec("none"),
+    MethodSpec("teacher-split", theta=0.0),
+    MethodSpec("oracle-clean"),
+    MethodSpec("oracle-score", theta=0.5),
+]
 
 
-def _trial_errs_pairs(model, n, trials, seed):
-    rng = np.random.default_rng(seed)
-    errs, kept = [], []
-    for _ in range(trials):
-        sample = model.sample(n, rng)
-        outs = [run_method(sample, m, model.r, theta=t, U=model.U, U_t=model.U_t)
-                for m, t in METHODS]
-        errs.append([subspace_error(o.student, model.U, model.U_t).err for o in outs])
-        kept.append([o.kept_fraction for o in outs])
-    return np.array(errs), np.array(kept)
+def _compare(trials: int, n: int) -> list[tuple]:
+    model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=4.0)
+    kw = dict(n=n, eta=0.3, methods=METHODS, trials=trials)
+    ex = run_grid(model, sampler="exact", seed=1, **kw)
+    pa = run_grid(model, sampler="pairs", seed=2, **kw)
+    assert set(ex["sampler"]) == {"exact"} and set(pa["sampler"]) == {"pairs"}
+    out = []
+    for spec in METHODS:
+        e = ex[ex["method"] == spec.method]
+        p = pa[pa["method"] == spec.method]
+        for col in ("err", "kept_fraction"):
+            if col == "kept_fraction" and spec.method == "none":
+                continue
+            a, b = e[col].to_numpy(), p[col].to_numpy()
+            ks = stats.ks_2samp(a, b).pvalue
+            ratio = a.mean() / b.mean()
+            se = ratio * math.sqrt(
+                a.var() / a.mean() ** 2 / a.size + b.var() / b.mean() ** 2 / b.size
+            )
+            out.append((spec.method, col, ks, ratio, se))
+            print(
+                f"{spec.method:>14} {col:>13}: KS p = {ks:.3f}, mean ratio {ratio:.4f} ± {se:.4f}"
+            )
+    return out
+
+
+def test_trial_distributions_match_pairs_quick():
+    for method, col, ks, ratio, se in _compare(300, 400):
+        assert ks > 1e-3, (method, col, ks)
+        assert abs(ratio - 1) < 4 * se + 1e-12, (method, col, ratio, se)
 
 
 @pytest.mark.slow
 def test_trial_distributions_match_pairs():
-    model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=4.0, eta=0.3, basis_seed=1)
-    e_exact, k_exact = _trial_errs_exact(model, 400, 1500, 21)
-    e_pairs, k_pairs = _trial_errs_pairs(model, 400, 1500, 22)
-    for j, (method, _) in enumerate(METHODS):
-        p_err = stats.ks_2samp(e_exact[:, j], e_pairs[:, j]).pvalue
-        assert p_err > 1e-3, (method, p_err)
-        if method in ("teacher-split", "oracle-score", "oracle-clean"):
-            p_kept = stats.ks_2samp(k_exact[:, j], k_pairs[:, j]).pvalue
-            assert p_kept > 1e-3, (method, p_kept)
-        ratio = e_exact[:, j].mean() / e_pairs[:, j].mean()
-        assert abs(ratio - 1) < 0.05, (method, ratio)
+    """3000 trials per sampler: the kept fractions' mean ratios have s.e. ≲ 0.1 %, so a 1 %
+    bias would be a > 5σ miss; ERR's ratio s.e. is about 0.6 %."""
+    for method, col, ks, ratio, se in _compare(3000, 1000):
+        assert ks > 1e-3, (method, col, ks)
+        assert abs(ratio - 1) < 4 * se, (method, col, ratio, se)
+        if col == "kept_fraction":
+            assert se < 0.002
 
 
-def test_trial_outcome_bookkeeping():
+def test_exact_source_bookkeeping():
     model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
-    t = exact_trial(model, 100_000, METHODS, np.random.default_rng(0))
-    none, split, clean, oscore = t.outcomes
-    assert none.n_kept == 100_000 and none.n_kept_clean == t.n_clean == clean.n_kept
+    source = ExactSource(model, 100_000, seed=0)
+    none, split, clean, oscore = run_methods(source, METHODS, 4, U=model.U, U_t=model.U_t)
+    assert none.n_kept == 100_000 and none.n_kept_clean == clean.n_kept
     assert split.n_pool == 50_000 and split.teacher is not None
     assert 0 < split.n_kept < 50_000 and split.n_kept_clean <= split.n_kept
     assert oscore.n_pool == 100_000 and oscore.threshold == 0.5
-    assert t.pairs_drawn == 100_000  # oracle score filters all pairs
+    assert source.pairs_drawn == 100_000  # the oracle score filters all pairs
+    # a seed (not a Generator) draws the same virtual data set on every call
+    again = run_methods(ExactSource(model, 100_000, seed=0), METHODS, 4, U=model.U, U_t=model.U_t)
+    assert [o.n_kept for o in again] == [o.n_kept for o in (none, split, clean, oscore)]
 
 
 def test_unfiltered_trial_is_o1_in_n():
     model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
-    t = exact_trial(model, 10**12, [("none", None), ("oracle-clean", None)],
-                    np.random.default_rng(0))
-    assert t.pairs_drawn == 0
-    err = subspace_error(t.outcomes[0].student, model.U, model.U_t).err
-    assert err < 1e-5  # ~ 1/(eta sqrt(n)) scale, far below the n = 1e7 error
+    source = ExactSource(model, 10**12, seed=0)
+    none, clean = run_methods(source, ["none", "oracle-clean"], 4)
+    assert source.pairs_drawn == 0 and none.n_kept == 10**12
+    from linclip.metrics import subspace_error
+
+    assert subspace_error(none.student, model.U, model.U_t).err < 1e-5
 
 
-@pytest.mark.parametrize("methods, match", [
-    ([("teacher", 0.0)], "no exact sampler"),
-    ([("teacher-split", None)], "needs a threshold"),
-    ([("none", 0.0)], "takes no threshold"),
-    ([("bogus", None)], "method must be one of"),
-    ([], "at least one"),
-])
-def test_exact_trial_bad_methods(methods, match):
+def test_pca_learner_on_exact_statistics():
+    model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
+    (out,) = run_methods(ExactSource(model, 10_000, seed=0), ["none"], 4, learner="pca")
+    assert out.learner == "pca"
+
+
+# ------------------------------------------------------------- no exact route, auto
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (MethodSpec("teacher", theta=0.0), "full-sample teacher"),
+        (MethodSpec("teacher-split", keep_fraction=0.3), "keep_fraction q = 0.3"),
+        (MethodSpec("oracle-score", keep_fraction=0.5), "keep_fraction q = 0.5"),
+    ],
+)
+def test_exact_refuses_methods_without_route(spec, match):
+    assert exact_route(spec.method, spec.theta, spec.keep_fraction) is not None
+    with pytest.raises(ValueError, match=match) as info:
+        trial_samplers([spec], "exact")
+    assert "'pairs'" in str(info.value) and "'auto'" in str(info.value)
     with pytest.raises(ValueError, match=match):
-        exact_trial(MODEL, 100, methods, np.random.default_rng(0))
+        run_grid(MODEL, n=200, eta=0.5, methods=[spec], trials=1, sampler="exact")
+    # the source itself refuses too (no silent fallback)
+    req = StatsRequest(kept=(KeptRequest(spec.method, "all", spec.theta, spec.keep_fraction),))
+    with pytest.raises(ValueError, match="sampler='auto'"):
+        ExactSource(MODEL, 200, 0).statistics(req, lambda *a: np.eye(6, 5))
 
 
-def test_exact_trial_too_few_kept():
-    with pytest.raises(ValueError, match="r \\+ 1"):
-        exact_trial(MODEL, 100, [("oracle-score", 1e6)], np.random.default_rng(0))
+def test_bad_sampler_name():
+    with pytest.raises(ValueError, match="sampler must be one of pairs, exact, auto"):
+        trial_samplers(["none"], "fast")
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        experiment_config("fig3a", "paper", sampler="fast")
+    with pytest.raises(ValueError, match="BimodalModel"):
+        ExactSource("model", 10)
 
 
-# ------------------------------------------------- one virtual data set per trial (pairing)
-def _fisher_z(a: np.ndarray, b: np.ndarray) -> float:
-    """z statistic for equal correlations of the two columns of ``a`` and of ``b``."""
-    ra, rb = (np.corrcoef(x[:, 0], x[:, 1])[0, 1] for x in (a, b))
-    return float((np.arctanh(ra) - np.arctanh(rb)) / np.sqrt(1 / (len(a) - 3)
-                                                             + 1 / (len(b) - 3)))
+def test_auto_falls_back_per_method_and_says_so():
+    specs = [MethodSpec("none"), MethodSpec("teacher", theta=0.0), MethodSpec("oracle-clean")]
+    assert trial_samplers(specs, "auto") == ["exact", "pairs", "exact"]
+    rows = run_trial(MODEL, 400, 0, specs, sampler="auto")
+    assert [r["method"] for r in rows] == ["none", "teacher", "oracle-clean"]
+    assert [r["sampler"] for r in rows] == ["exact", "pairs", "exact"]
+    # the pairs rows are exactly those of sampler="pairs"
+    pairs = run_trial(MODEL, 400, 0, specs, sampler="pairs")
+    assert rows[1] == {**pairs[1], "sampler": "pairs"}
+    with pytest.raises(ValueError, match="book-scale|full-sample teacher"):
+        experiment_config("fig3a", "book", sampler="exact")
+    assert experiment_config("fig3a", "book", sampler="auto").samplers() == [
+        "exact",
+        "exact",
+        "pairs",
+        "exact",
+    ]
 
 
-@pytest.mark.slow
-def test_methods_of_one_trial_share_one_data_set():
-    """ERR(none) and ERR(oracle-clean) are correlated across trials as on generated pairs.
+# ----------------------------------------------------------------- runner and resume
+def _tiny(sampler: str = "exact", trials: int = 2) -> ExperimentConfig:
+    return ExperimentConfig(
+        "fig3a",
+        "paper",
+        2000,
+        (1.0, 0.3),
+        (
+            MethodSpec("none"),
+            MethodSpec("teacher-split", theta=0.0),
+            MethodSpec("oracle-clean"),
+            MethodSpec("oracle-score", theta=0.0),
+        ),
+        trials,
+        d=6,
+        d_t=5,
+        r=2,
+        gamma=20.0,
+        gamma_t=20.0,
+        sampler=sampler,
+    )
 
-    Drawing each method from its own call gives each the right law but independent data
-    sets (correlation 0); the same statistic must reject that.
-    """
-    model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=4.0, eta=0.3, basis_seed=1)
-    methods = [("none", None), ("oracle-clean", None)]
-    n, trials = 200, 1500
 
-    def errs(outcomes):
-        return [subspace_error(o.student, model.U, model.U_t).err for o in outcomes]
+def test_runner_records_sampler_and_resumes(tmp_path):
+    cfg = _tiny()
+    fresh = run_experiment(cfg, tmp_path / "fresh")
+    assert set(fresh["sampler"]) == {"exact"}
+    calls = []
 
-    rng = np.random.default_rng(31)
-    pairs, joint, separate = [], [], []
-    for _ in range(trials):
-        sample = model.sample(n, rng)
-        pairs.append(errs([run_method(sample, m, model.r, theta=t) for m, t in methods]))
-        joint.append(errs(exact_trial(model, n, methods, rng).outcomes))
-        separate.append(errs([exact_trial(model, n, [spec], rng).outcomes[0]
-                              for spec in methods]))
-    pairs, joint, separate = map(np.array, (pairs, joint, separate))
-    assert np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1] > 0.15  # there is pairing to keep
-    assert abs(_fisher_z(joint, pairs)) < 3.5
-    assert abs(_fisher_z(separate, pairs)) > 5
+    def interrupted(config, eta, trial):
+        from linclip.experiments.runner import _run_task
+
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append((eta, trial))
+        return _run_task(config, eta, trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "resumed", task_fn=interrupted)
+    run_experiment(cfg, tmp_path / "resumed")
+    a = output_paths(cfg, tmp_path / "fresh")["trials"].read_bytes()
+    b = output_paths(cfg, tmp_path / "resumed")["trials"].read_bytes()
+    assert a == b
+    log = json.loads(output_paths(cfg, tmp_path / "resumed")["run"].read_text())
+    assert log["experiment"]["sampler"] == "exact"
+    assert [s["sampler"] for s in log["sessions"]] == ["exact", "exact"]
+    assert log["sessions"][0]["machine"]["linclip"]
+
+
+def test_resume_with_other_sampler_is_refused(tmp_path):
+    run_experiment(_tiny("exact", 1), tmp_path)
+    run_log = output_paths(_tiny(), tmp_path)["run"]
+    with pytest.raises(ValueError, match="sampler 'exact'.*must not be mixed") as info:
+        run_experiment(_tiny("pairs", 1), tmp_path)
+    assert str(run_log) in str(info.value)
+    # with the run log gone, the CSV's sampler column still refuses
+    run_log.unlink()
+    trials = output_paths(_tiny(), tmp_path)["trials"]
+    with pytest.raises(ValueError, match="must not be mixed") as info:
+        run_experiment(_tiny("pairs", 1), tmp_path)
+    assert str(trials) in str(info.value)
+
+
+def test_old_csv_without_sampler_column(tmp_path):
+    cfg = _tiny("pairs", 1)
+    frame = run_experiment(cfg, tmp_path)
+    path = output_paths(cfg, tmp_path)["trials"]
+    old = frame.drop(columns=["sampler"])
+    old.to_csv(path, index=False)
+    assert list(load_trials(path)["sampler"].unique()) == ["pairs"]
+    with pytest.raises(ValueError, match="before the sampler column"):
+        run_experiment(cfg, tmp_path)
+
+
+# ------------------------------------------------------------------------------- CLI
+def _simulate(capsys, *argv):
+    code = main(["simulate", "--n", "2000", "--trials", "2", "--json", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "method, sampler, used",
+    [
+        ("teacher-split", "exact", "exact"),
+        ("none", "exact", "exact"),
+        ("teacher", "auto", "pairs"),
+        ("oracle-score", "pairs", "pairs"),
+    ],
+)
+def test_cli_simulate_sampler(capsys, method, sampler, used):
+    code, out, _ = _simulate(capsys, "--method", method, "--sampler", sampler)
+    assert code == 0
+    result = json.loads(out)
+    assert result["sampler"] == used and result["params"]["sampler"] == sampler
+    assert 0 < result["err_mean"] < 1
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--method", "teacher"], "full-sample teacher"),
+        (["--method", "teacher-split", "--keep-fraction", "0.3"], "keep_fraction q = 0.3"),
+    ],
+)
+def test_cli_simulate_exact_without_route_exits_2(capsys, argv, match):
+    code, _, err = _simulate(capsys, "--sampler", "exact", *argv)
+    assert code == 2 and err.count("\n") == 1
+    assert match in err and "auto" in err
+
+
+def test_cli_sampler_choices_and_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "--sampler", "fast"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    for command in ("simulate", "reproduce"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert "--sampler {pairs,exact,auto}" in text
+
+
+def test_cli_reproduce_exact_refuses_book_fig3a(tmp_path, capsys):
+    code = main(
+        ["reproduce", "fig3a", "--sampler", "exact", "--no-progress", "--out", str(tmp_path)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "teacher" in err and "auto" in err
+
+
+def test_cli_reproduce_paper_exact_and_mismatched_resume(tmp_path, capsys, monkeypatch):
+    import linclip.experiments.configs as configs
+
+    real = configs.experiment_config
+
+    def small(name, scale="book", **kw):  # paper definition at n = 3000, two eta
+        from dataclasses import replace
+
+        return replace(real(name, scale, **kw), n=3000, etas=(1.0, 0.1))
+
+    monkeypatch.setattr(configs, "experiment_config", small)
+    argv = ["reproduce", "fig3a", "--scale", "paper", "--trials", "1", "--no-progress"]
+    out = ["--out", str(tmp_path)]
+    assert main([*argv, "--sampler", "exact", "--json", *out]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sampler"] == "exact" and set(result["samplers"].values()) == {"exact"}
+    frame = load_trials(tmp_path / "fig3a_paper_trials.csv")
+    assert set(frame["method"]) == {"none", "teacher-split", "oracle-clean", "oracle-score"}
+    assert set(frame["sampler"]) == {"exact"}
+    assert main([*argv, "--sampler", "pairs", *out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fig3a_paper_run.json" in err and "sampler" in err

@@ -156,7 +156,13 @@ def test_experiment_configs():
     assert paper.n == 10_000_000 and len(paper.etas) == 10
     np.testing.assert_allclose(paper.etas, np.geomspace(1, 1e-3, 10))
     assert (paper.d, paper.d_t, paper.r, paper.gamma, paper.gamma_t) == (10, 8, 4, 1e4, 1e4)
-    assert {m.method for m in paper.methods} == {"none", "teacher-split", "oracle-clean"}
+    assert {m.method for m in paper.methods} == {
+        "none",
+        "teacher-split",
+        "oracle-clean",
+        "oracle-score",
+    }
+    assert paper.sampler == "pairs"  # the reference; --sampler exact on the command line
     assert all(m.theta == 0.0 for m in paper.methods if m.method.startswith("teacher"))
     book = experiment_config("fig3a", "book", trials=5, seed=3)
     assert book.trials == 5 and book.seed == 3 and book.etas == PAPER_ETAS

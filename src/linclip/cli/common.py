@@ -9,7 +9,29 @@ from ..data.model import BimodalModel
 from ..filters.scores import FILTERING_METHODS, METHODS
 from ..filters.spec import MethodSpec
 
-__all__ = ["add_model_arguments", "model_from_args", "method_spec_from_args"]
+__all__ = [
+    "add_model_arguments",
+    "add_sampler_argument",
+    "model_from_args",
+    "method_spec_from_args",
+]
+
+#: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
+SAMPLER_CHOICES = ("pairs", "exact", "auto")
+
+
+def add_sampler_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The ``--sampler {pairs,exact,auto}`` option of ``simulate`` and ``reproduce``."""
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLER_CHOICES,
+        default="pairs",
+        help="pairs: generate every pair (the reference); exact: draw the learner's "
+        "sufficient statistics from their exact law (O(1) in n without a filter; the "
+        "full-sample teacher and --keep-fraction rules have no exact route and are refused); "
+        "auto: exact where possible, pairs otherwise (each result row says which) "
+        "(default pairs)",
+    )
 
 
 def add_model_arguments(p: argparse.ArgumentParser, *, with_method: bool = True) -> None:

@@ -21,6 +21,7 @@ import os
 import sys
 
 from ..experiments.configs import EXPERIMENTS, SCALES
+from .common import add_sampler_argument
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -57,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="worker processes; results do not depend on it (default 1, -1 = all)",
     )
+    add_sampler_argument(p)
     p.add_argument(
         "--out",
         default="results",
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--trials must be a positive integer; got {args.trials}")
     if args.jobs == 0 or args.jobs < -1:
         raise ValueError(f"--jobs must be a positive integer or -1 (every core); got {args.jobs}")
-    config = experiment_config(args.experiment, args.scale, trials=args.trials, seed=args.seed)
+    config = experiment_config(
+        args.experiment, args.scale, trials=args.trials, seed=args.seed, sampler=args.sampler
+    )
     paths = output_paths(config, args.out)
     try:
         frame = _run_trials(config, args)
@@ -142,13 +146,17 @@ def run(args: argparse.Namespace) -> int:
                 for r in summary.itertuples()
             ],
             "slopes": slopes.drop(columns=["intercept"]).to_dict(orient="records"),
+            "sampler": config.sampler,
+            "samplers": dict(
+                zip((m.label for m in config.methods), config.samplers(), strict=True)
+            ),
             "files": {k: str(v) for k, v in paths.items()},
         }
         print(json.dumps(out, allow_nan=False))
         return 0
     print(
         f"Figure 3a ({config.scale} scale): n = {config.n:.0e}, {len(config.etas)} values of "
-        f"eta, {config.trials} trials, seed {config.seed}"
+        f"eta, {config.trials} trials, seed {config.seed}, sampler {config.sampler}"
     )
     print(f"{'method':>14} {'eta':>10} {'ERR mean':>11} {'s.e.':>10}")
     for r in summary.itertuples():

@@ -11,6 +11,7 @@ from .common import (
     _finite_or_none,
     _json_float,
     add_model_arguments,
+    add_sampler_argument,
     method_spec_from_args,
     model_from_args,
 )
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         help="worker processes; results do not depend on it (default 1, -1 = all)",
     )
+    add_sampler_argument(g)
     g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     g.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
 
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=args.progress,
         learner=learner,
+        sampler=args.sampler,
     )
     row = summarize(frame).iloc[0]
     err_std = float(row.err_std) if args.trials > 1 else 0.0
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         "kept_clean_fraction_mean": float(row.kept_clean_fraction_mean),
         "trials": int(row.trials),
         "learner": learner,
+        "sampler": str(frame["sampler"].iloc[0]),
         "params": {
             "learner": learner,
             "n": args.n,
@@ -93,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             "keep_fraction": _finite_or_none(spec.keep_fraction),
             "seed": args.seed,
             "jobs": args.jobs,
+            "sampler": args.sampler,
         },
     }
     if args.json:
@@ -102,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"method {shown}: n = {args.n}, eta = {model.eta:g}, d = {model.d}, "
             f"d~ = {model.d_t}, r = {model.r}, gamma = {model.gamma:g}, "
-            f"gamma~ = {model.gamma_t:g}, {result['trials']} trials"
+            f"gamma~ = {model.gamma_t:g}, {result['trials']} trials, "
+            f"sampler {result['sampler']}"
         )
         print(f"  ERR           {result['err_mean']:.4e} ± {result['err_std']:.2e} (mean ± std)")
         print(f"  ERR x / x~    {result['err_x_mean']:.4e} / {result['err_xt_mean']:.4e}")

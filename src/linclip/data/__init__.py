@@ -5,7 +5,9 @@
   :class:`~linclip.data.model.StreamingSample`;
 * :mod:`linclip.data.sources` — the engine's sources: :class:`~linclip.data.sources.PairsSource` (generated pairs, the
   reference) and the statistics they return;
-* :mod:`linclip.data.exact` — an exact O(1)-in-n sampler of the unfiltered cross-covariance.
+* :mod:`linclip.data.exact` — exact samplers of the sufficient statistics:
+  :class:`~linclip.data.exact.ExactSource` (the engine's second source, ``sampler="exact"``)
+  and the O(1)-in-n sampler of the unfiltered cross-covariance.
 """
 
 from .._lazy import lazy_getattr
@@ -17,6 +19,10 @@ __all__ = [
     "StreamingSample",
     "random_orthonormal",
     "sample_cross_covariance",
+    "ExactSource",
+    "SAMPLERS",
 ]
 
-__getattr__ = lazy_getattr(__name__, {"sample_cross_covariance": ".exact"})
+__getattr__ = lazy_getattr(
+    __name__, {"sample_cross_covariance": ".exact", "ExactSource": ".exact", "SAMPLERS": ".exact"}
+)

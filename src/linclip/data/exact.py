@@ -1,18 +1,60 @@
-r"""An exact sampler of the unfiltered cross-covariance whose cost does not grow with n.
+r"""Exact samplers of the learner's sufficient statistics: no pair is generated.
 
-Moved from :mod:`linclip.theory.asymptotics` (0.1.0); see its module docstring for the derivation.
+Every learner in the book sees a set of pairs :math:`w = (x, \tilde x) \in \mathbb R^D`,
+:math:`D = d + \tilde d`, only through its count :math:`m`, its sum :math:`\sum w` and its
+second moment :math:`\sum w w^\top` (a :class:`Scatter`). Given the clean/corrupted labels the
+pairs are iid Gaussian within each mixture component, so these statistics can be drawn from
+their exact joint law instead of summing generated pairs:
+
+* **A whole group** (all pairs of one component, no filter, :func:`group_scatter`): the centred
+  scatter is :math:`\mathrm{Wishart}_D(m-1, \Sigma_k)` (Helmert rotation) and the mean is
+  :math:`N(0, \Sigma_k/m)`, independent of it; the Wishart draw is Bartlett's. Cost
+  :math:`O(D^3)` whatever :math:`m`. :func:`sample_cross_covariance` is the batch-vectorised
+  form of the same construction for the unfiltered cross-covariance alone (0.1.0).
+* **A filtered group** (threshold rules :math:`x^\top M\tilde x > \theta`,
+  :func:`filtered_group_scatters`): a score looks only at the projection :math:`p = P^\top w`
+  on the row and column spaces of the :math:`M`'s (:math:`2r` coordinates for one rank-:math:`r`
+  teacher). Only :math:`p` is drawn per pair; the residual :math:`e = w - Kp` is Gaussian and
+  independent of :math:`p`, hence of the selection, and its sums over the kept rows are drawn in
+  :math:`O(1)` with a QR rotation of the regressors :math:`[1, p_i^\top]` and one more Wishart.
+
+:class:`ExactSource` answers the engine's :class:`~linclip.data.sources.StatsRequest` this way
+(``sampler="exact"``): the cells (component × which filters keep a pair) are disjoint sets of
+rows, so every method of a trial sees one virtual data set. The full-sample teacher and the
+kept-fraction (top-:math:`q`) rules have no exact route (:func:`exact_route`). What is lost is
+only the individual pairs. Derivations: the design note ``shared/design/exact-sampling.md`` and
+the book's chapter *Simulating at scale*.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .._validate import check_int
 from .model import BimodalModel
 
-__all__ = ["sample_cross_covariance"]
+__all__ = [
+    "SAMPLERS",
+    "EXACT_METHODS",
+    "Scatter",
+    "ExactSource",
+    "exact_route",
+    "wishart_identity",
+    "group_scatter",
+    "filtered_group_scatters",
+    "sample_cross_covariance",
+]
+
+#: Samplers of a trial's statistics: generated pairs (the reference), exact draws, or exact
+#: where an exact route exists and pairs otherwise.
+SAMPLERS = ("pairs", "exact", "auto")
+#: Methods with an exact route (with a threshold knob for the score filters).
+EXACT_METHODS = ("none", "teacher-split", "oracle-score", "oracle-clean")
 
 
 #: Draws generated together by the sampler (bounds the memory of the Bartlett triangles).
@@ -38,12 +80,24 @@ def _component_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
     return np.hstack([shared, *noise]), np.hstack([separate, *noise])
 
 
+@lru_cache(maxsize=64)
+def _model_factors(model: BimodalModel) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_component_factors`, cached per model (the hot path of an unfiltered trial)."""
+    return _component_factors(model)
+
+
+@lru_cache(maxsize=64)
+def _triangle(q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Below-diagonal and diagonal indices of a q × q triangle (cached)."""
+    below = np.tril_indices(q, -1)
+    return below[0], below[1], np.arange(q)
+
+
 def _wishart_roots(q: int, dof: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Stack of Bartlett triangles R with R R^T ~ Wishart(I_q, dof[t]); needs every dof >= q."""
     roots = np.zeros((dof.size, q, q))
-    below = np.tril_indices(q, -1)
-    roots[:, below[0], below[1]] = rng.standard_normal((dof.size, below[0].size))
-    idx = np.arange(q)
+    rows, cols, idx = _triangle(q)
+    roots[:, rows, cols] = rng.standard_normal((dof.size, rows.size))
     roots[:, idx, idx] = np.sqrt(rng.chisquare(dof[:, None] - idx[None, :]))
     return roots
 
@@ -129,3 +183,540 @@ def sample_cross_covariance(
         ]
     ) / (n - 1)
     return cross[0] if size is None else cross
+
+
+# ============================================================ statistics of a set of pairs
+#: Cells with at most this many pairs beyond the regressor count draw their residual rows
+#: one by one (the rotation needs a full-rank Gram matrix, and small cells are cheap).
+_DIRECT_ROWS = 64
+
+#: Pairs projected per block in a filtered group (memory O(block * 2r)).
+_BLOCK = 1 << 17
+
+
+@dataclass(frozen=True)
+class Scatter:
+    r"""Raw sufficient statistics of a set of pairs :math:`w = (x, \tilde x)`.
+
+    Attributes
+    ----------
+    m : int
+        Number of pairs :math:`m`.
+    total : ndarray, shape (D,)
+        :math:`\sum_i w_i`.
+    second : ndarray, shape (D, D)
+        :math:`\sum_i w_i w_i^\top` (about zero, not centred).
+
+    Notes
+    -----
+    Raw sums add over disjoint sets of rows, so pooling is ``a + b``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.random.default_rng(0).normal(size=(50, 4))
+    >>> s = Scatter(50, w.sum(0), w.T @ w)
+    >>> bool(np.allclose(s.centred(), 49 * np.cov(w.T)))
+    True
+    """
+
+    m: int
+    total: np.ndarray
+    second: np.ndarray
+
+    @classmethod
+    def empty(cls, D: int) -> Scatter:
+        """The statistics of no pairs in dimension ``D``."""
+        return cls(0, np.zeros(D), np.zeros((D, D)))
+
+    def __add__(self, other: Scatter) -> Scatter:
+        return Scatter(self.m + other.m, self.total + other.total, self.second + other.second)
+
+    def centred(self) -> np.ndarray:
+        r"""Centred scatter :math:`T = \sum ww^\top - (\sum w)(\sum w)^\top/m`."""
+        if self.m < 1:
+            raise ValueError("an empty set of pairs has no centred scatter")
+        return self.second - np.outer(self.total, self.total) / self.m
+
+    def cross_covariance(self, d: int) -> np.ndarray:
+        r"""Centred sample cross-covariance :math:`S = T_{x\tilde x}/(m-1)` (first ``d`` = x)."""
+        if self.m < 2:
+            raise ValueError(f"need at least 2 pairs for a cross-covariance; got m = {self.m}")
+        return self.centred()[:d, d:] / (self.m - 1)
+
+
+def _wishart(dof: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Wishart_k(dof, I) without validation (the hot path of :func:`wishart_identity`)."""
+    if k == 0 or dof <= 0:
+        return np.zeros((k, k))
+    if dof < k:
+        Z = rng.standard_normal((dof, k))
+        return Z.T @ Z
+    A = _wishart_roots(k, np.array([dof]), rng)[0]
+    return A @ A.T
+
+
+def wishart_identity(dof: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    r"""One draw of :math:`\mathrm{Wishart}_k(\mathrm{dof}, I_k)`, exact for every dof >= 0.
+
+    Bartlett decomposition :math:`W = AA^\top` (:math:`A` lower triangular,
+    :math:`A_{ii} = \sqrt{\chi^2_{\mathrm{dof}-i}}`, :math:`A_{ij}\sim N(0,1)` below the
+    diagonal; the triangles of :func:`sample_cross_covariance`) when ``dof >= k``; otherwise
+    :math:`Z^\top Z` with :math:`Z` a ``dof × k`` standard normal matrix.
+
+    Parameters
+    ----------
+    dof : int
+        Degrees of freedom (:math:`m - 1` for the centred scatter of :math:`m` rows).
+    k : int
+        Dimension.
+    rng : numpy.random.Generator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = wishart_identity(1000, 3, np.random.default_rng(0))
+    >>> bool(np.allclose(W / 1000, np.eye(3), atol=0.15))
+    True
+    """
+    dof = check_int("dof", dof, minimum=0)
+    k = check_int("k", k, minimum=0)
+    return _wishart(dof, k, rng)
+
+
+def _psd_factor(S: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """``L`` with ``L @ L.T == S`` and full column rank (drops the null space)."""
+    lam, V = np.linalg.eigh((S + S.T) / 2)
+    keep = lam > rtol * max(float(lam[-1]), 0.0)
+    return V[:, keep] * np.sqrt(lam[keep])
+
+
+def _group(L: np.ndarray, m: int, rng: np.random.Generator) -> Scatter:
+    k = L.shape[1]
+    if m - 1 >= k:  # Bartlett: T = (L A)(L A)^T
+        B = L @ _wishart_roots(k, np.array([m - 1]), rng)[0]
+        T = B @ B.T
+    else:
+        T = L @ _wishart(m - 1, k, rng) @ L.T
+    total = math.sqrt(m) * (L @ rng.standard_normal(k))
+    return Scatter(m, total, T + np.outer(total, total) / m)
+
+
+def group_scatter(
+    cov: np.ndarray, m: int, rng: np.random.Generator, *, factor: np.ndarray | None = None
+) -> Scatter:
+    r"""Statistics of ``m`` iid :math:`N(0, \Sigma)` rows, drawn in :math:`O(D^3)`.
+
+    The centred scatter is :math:`LWL^\top` with :math:`W\sim\mathrm{Wishart}(m-1, I)` and
+    :math:`\Sigma = LL^\top`; the sum is :math:`\sqrt m\,Lz`, :math:`z\sim N(0, I)`,
+    independent of it (Helmert rotation).
+
+    Parameters
+    ----------
+    cov : ndarray, shape (D, D)
+        Component covariance :math:`\Sigma_k` (positive semi-definite).
+    m : int
+        Number of rows :math:`m \ge 0`.
+    rng : numpy.random.Generator
+    factor : ndarray, optional
+        A precomputed ``L`` with ``L @ L.T == cov`` (any number of columns), e.g. the
+        structural factors of a :class:`~linclip.data.model.BimodalModel` component.
+    """
+    m = check_int("m", m, minimum=0)
+    if m == 0:
+        return Scatter.empty(cov.shape[0])
+    return _group(_psd_factor(cov) if factor is None else factor, m, rng)
+
+
+def _projection(matrices: Sequence[np.ndarray], d: int, d_t: int) -> np.ndarray:
+    """Orthonormal ``P`` (D × p): block-diagonal bases of the M's column and row spaces."""
+
+    def span(blocks: np.ndarray) -> np.ndarray:
+        u, sig, _ = np.linalg.svd(blocks, full_matrices=False)
+        return u[:, sig > 1e-10 * max(float(sig[0]), 1e-300)]
+
+    A = span(np.hstack(list(matrices)))
+    B = span(np.hstack([M.T for M in matrices]))
+    P = np.zeros((d + d_t, A.shape[1] + B.shape[1]))
+    P[:d, : A.shape[1]] = A
+    P[d:, A.shape[1] :] = B
+    return P
+
+
+def _residual_sums(
+    gram: np.ndarray, rows: np.ndarray | None, L_c: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Draw :math:`W^\top E` and :math:`E^\top E` for residual rows :math:`e_i\sim N(0, C)`.
+
+    ``W`` has rows :math:`[1, v_i^\top]` (Gram matrix ``gram``); :math:`C = L_cL_c^\top`. With
+    :math:`W = QR` and :math:`[Q, Q_\perp]` orthogonal, :math:`G = Q^\top E` and
+    :math:`H = Q_\perp^\top E` are independent with iid :math:`N(0, C)` rows, so
+    :math:`W^\top E = R^\top G` and :math:`E^\top E = G^\top G + H^\top H`,
+    :math:`H^\top H\sim\mathrm{Wishart}(m-q, C)`. ``rows`` (the cell's ``W`` itself) is given
+    for small cells, whose residual rows are then drawn one by one.
+    """
+    q = gram.shape[0]
+    m = int(round(gram[0, 0]))
+    k_c = L_c.shape[1]
+    if rows is not None:
+        E = rng.standard_normal((m, k_c)) @ L_c.T
+        return rows.T @ E, E.T @ E
+    R = np.linalg.cholesky(gram).T  # gram = R^T R, R upper triangular
+    G = rng.standard_normal((q, k_c)) @ L_c.T
+    EtE = G.T @ G + L_c @ _wishart(m - q, k_c, rng) @ L_c.T
+    return R.T @ G, EtE
+
+
+def _assemble(
+    m: int, K: np.ndarray, sum_v: np.ndarray, sum_vv: np.ndarray, We: np.ndarray, EtE: np.ndarray
+) -> Scatter:
+    r"""Statistics of rows :math:`w_i = Kv_i + e_i` from the sums of :math:`v` and :math:`e`.
+
+    :math:`\sum w = K\sum v + \sum e` and
+    :math:`\sum ww^\top = K(\sum vv^\top)K^\top + KF + F^\top K^\top + E^\top E` with
+    :math:`F = \sum v_ie_i^\top`; ``We`` stacks :math:`(\sum e)^\top` over :math:`F`.
+    """
+    sum_e, F = We[0], We[1:]
+    KF = K @ F
+    return Scatter(m, K @ sum_v + sum_e, K @ sum_vv @ K.T + KF + KF.T + EtE)
+
+
+def filtered_group_scatters(
+    cov: np.ndarray,
+    m: int,
+    d: int,
+    matrices: Sequence[np.ndarray],
+    thetas: Sequence[float],
+    rng: np.random.Generator,
+    *,
+    direct_rows: int = _DIRECT_ROWS,
+) -> dict[int, Scatter]:
+    r"""Statistics of ``m`` iid :math:`N(0,\Sigma)` pairs, split by threshold filters.
+
+    Pair :math:`i` falls in cell :math:`c = \sum_j 2^j[x_i^\top M_j\tilde x_i > \theta_j]`. Only
+    the projection on the :math:`M_j`'s row and column spaces is drawn per pair (:math:`2r`
+    normals for one rank-:math:`r` score matrix); each cell's residual sums are drawn exactly
+    in :math:`O(1)` (the QR rotation of the regressors, see the module docstring).
+
+    Parameters
+    ----------
+    cov : ndarray, shape (D, D)
+        Component covariance :math:`\Sigma_k`.
+    m : int
+        Number of pairs in the component.
+    d : int
+        Dimension :math:`d` of the first modality (``D - d`` is :math:`\tilde d`).
+    matrices : sequence of ndarray, shape (d, D - d)
+        Score matrices :math:`M_j` (a teacher's or the oracle's), in the units of ``thetas``.
+    thetas : sequence of float
+        Thresholds :math:`\theta_j` (keep score :math:`> \theta_j`).
+    rng : numpy.random.Generator
+    direct_rows : int
+        Cells with at most ``2r + 1 + direct_rows`` pairs draw their residual rows one by one
+        (exact either way; exposed so that the tests exercise both routes).
+
+    Returns
+    -------
+    dict
+        Cell index → :class:`Scatter`; cells with no pair are absent.
+    """
+    m = check_int("m", m, minimum=0)
+    if len(matrices) != len(thetas) or not matrices:
+        raise ValueError("matrices and thetas must be non-empty and of equal length")
+    limit_extra = check_int("direct_rows", direct_rows, minimum=0)
+    D = cov.shape[0]
+    P = _projection(matrices, d, D - d)
+    n_a = int(np.count_nonzero(P[:d].any(axis=0)))
+    L_p = _psd_factor(P.T @ cov @ P)  # p = L_p v, v ~ N(0, I)
+    # Score j of a pair is v^T H_j v, the bilinear form pulled back to v.
+    cores = [P[:d, :n_a].T @ M @ P[d:, n_a:] for M in matrices]
+    same = [np.array_equal(M, matrices[0]) for M in matrices]
+    half = np.zeros((P.shape[1], P.shape[1]))
+    half[:n_a, n_a:] = cores[0] / 2
+    # Rotate v so that the first form is diagonal: its score is a weighted sum of squares.
+    lam, rot = np.linalg.eigh(L_p.T @ (half + half.T) @ L_p)
+    L_p = L_p @ rot
+    # Further scores as (v X_j) . (v Y_j), from a rank factorisation of the core.
+    factors = []
+    for core in cores[1:]:
+        u, sig, vt = np.linalg.svd(core, full_matrices=False)
+        keep = sig > 1e-12 * max(float(sig[0]), 1e-300)
+        X = L_p[:n_a].T @ (u[:, keep] * sig[keep])
+        Y = L_p[n_a:].T @ vt[keep].T
+        factors.append((X, Y))
+    k_p = L_p.shape[1]
+    # Regression of w on v: K = Cov(w, v), residual covariance C = Sigma - K K^T.
+    K = cov @ P @ np.linalg.pinv(L_p).T
+    L_c = _psd_factor(cov - K @ K.T)
+
+    q = 1 + k_p
+    n_cells = 1 << len(matrices)
+    count = np.zeros(n_cells, dtype=np.int64)
+    sum_v = np.zeros((n_cells, k_p))
+    sum_vv = np.zeros((n_cells, k_p, k_p))
+    kept_rows: list[list[np.ndarray]] = [[] for _ in range(n_cells)]
+    limit = q + limit_extra
+    ones = np.ones(min(_BLOCK, max(m, 1)))
+    done = 0
+    while done < m:
+        block = min(_BLOCK, m - done)
+        done += block
+        v = rng.standard_normal((block, k_p))
+        first = (v * v) @ lam
+        cell = (first > thetas[0]).astype(np.int64)
+        for j, (X, Y) in enumerate(factors, start=1):
+            score = first if same[j] else np.einsum("ij,ij->i", v @ X, v @ Y)
+            cell += (score > thetas[j]).astype(np.int64) << j
+        # The largest cell is the rest: its sums are the block's minus the others'.
+        hits = np.bincount(cell, minlength=n_cells)
+        rest = int(np.argmax(hits))
+        left_v = ones[:block] @ v
+        left_vv = v.T @ v
+        for c in range(n_cells):
+            mc = int(hits[c])
+            if mc == 0 or c == rest:
+                continue
+            vc = np.compress(cell == c, v, axis=0)
+            if count[c] <= limit:
+                kept_rows[c].append(vc)
+            count[c] += mc
+            s, ss = ones[:mc] @ vc, vc.T @ vc
+            sum_v[c] += s
+            sum_vv[c] += ss
+            left_v -= s
+            left_vv -= ss
+        if count[rest] <= limit:
+            kept_rows[rest].append(np.compress(cell == rest, v, axis=0))
+        count[rest] += int(hits[rest])
+        sum_v[rest] += left_v
+        sum_vv[rest] += left_vv
+
+    out: dict[int, Scatter] = {}
+    for c in range(n_cells):
+        mc = int(count[c])
+        if mc == 0:
+            continue
+        gram = np.empty((q, q))
+        gram[0, 0] = mc
+        gram[0, 1:] = gram[1:, 0] = sum_v[c]
+        gram[1:, 1:] = sum_vv[c]
+        rows = None
+        if mc <= limit:
+            rows = np.hstack([np.ones((mc, 1)), np.vstack(kept_rows[c])])
+        We, EtE = _residual_sums(gram, rows, L_c, rng)
+        out[c] = _assemble(mc, K, sum_v[c], sum_vv[c], We, EtE)
+    return out
+
+
+# ======================================================================== the exact source
+def exact_route(method: str, theta: float | None, keep_fraction: float | None) -> str | None:
+    r"""``None`` if ``method`` with its knob has an exact sampler, else why it has none.
+
+    Exact routes: ``none``, ``oracle-clean``, and ``teacher-split`` / ``oracle-score`` with a
+    threshold :math:`\theta`. The full-sample ``teacher`` (its filter depends on the very pairs
+    it was trained on) and kept-fraction rules (a top-:math:`q` rule couples all pairs through
+    the :math:`q`-quantile) have none.
+    """
+    if method == "teacher":
+        return (
+            "method 'teacher' (the full-sample teacher) has no exact sampler: its filter "
+            "depends on the very pairs it was trained on"
+        )
+    if keep_fraction is not None:
+        return (
+            f"the kept-fraction rule (keep_fraction q = {keep_fraction:g}) of method "
+            f"{method!r} has no exact sampler: a top-q rule couples all pairs through the "
+            "q-quantile; use a threshold theta"
+        )
+    if method not in EXACT_METHODS:
+        return f"method {method!r} has no exact sampler"
+    return None
+
+
+def _no_route(reason: str) -> ValueError:
+    return ValueError(
+        f"sampler='exact': {reason}; use sampler='pairs', or sampler='auto' to run it on "
+        "generated pairs"
+    )
+
+
+class ExactSource:
+    r"""A :class:`~linclip.data.sources.StatisticsSource` that draws the statistics exactly.
+
+    Answers the engine's :class:`~linclip.data.sources.StatsRequest` (``all``, ``clean``,
+    ``first`` and threshold-rule kept sets of ``teacher-split`` and ``oracle-score``) with draws
+    from the exact joint law of the statistics of :math:`n` pairs of ``model``, without
+    generating the pairs: :math:`O(1)` in :math:`n` for the unfiltered learner, the clean-label
+    oracle and the teacher, :math:`2r` normals per filtered pair otherwise. All statistics of
+    one call come from one virtual data set (disjoint cells), as for
+    :class:`~linclip.data.sources.PairsSource`.
+
+    Parameters
+    ----------
+    model : BimodalModel
+        The data model (:math:`d, \tilde d, r, \gamma, \tilde\gamma, \eta, U, \tilde U`).
+    n : int
+        Number of pairs :math:`n \ge 2`.
+    seed : SeedSequence, int or Generator
+        Randomness. With a seed (not a Generator) every call of :meth:`statistics` draws the
+        same virtual data set, like a regenerated stream of pairs.
+
+    Attributes
+    ----------
+    pairs_drawn : int
+        Running count of the pairs whose projection was drawn (0 for unfiltered requests).
+
+    Examples
+    --------
+    >>> from linclip import BimodalModel
+    >>> from linclip.filters.engine import run_methods
+    >>> model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
+    >>> none, clean = run_methods(ExactSource(model, 10**9, seed=0), ["none", "oracle-clean"], 4)
+    >>> none.n_kept, abs(clean.n_kept / 10**9 - 0.3) < 1e-3
+    (1000000000, True)
+    """
+
+    sampler = "exact"
+
+    def __init__(
+        self,
+        model: BimodalModel,
+        n: int,
+        seed: np.random.SeedSequence | int | np.random.Generator | None = None,
+    ) -> None:
+        if not isinstance(model, BimodalModel):
+            raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
+        self.model = model
+        self._n = check_int("n", n, minimum=2)
+        self.seed = seed
+        self.pairs_drawn = 0
+        self._factors: dict[bool, np.ndarray] | None = None
+        self._covs: dict[bool, np.ndarray] | None = None
+
+    @property
+    def n(self) -> int:
+        """Pairs in the (virtual) sample."""
+        return self._n
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        r"""The dimensions :math:`(d, \tilde d)`."""
+        return self.model.d, self.model.d_t
+
+    def _factor(self, clean: bool) -> np.ndarray:
+        if self._factors is None:
+            f1, f0 = _model_factors(self.model)
+            self._factors = {True: f1, False: f0}
+        return self._factors[clean]
+
+    def _cov(self, clean: bool) -> np.ndarray:
+        if self._covs is None:
+            self._covs = {k: self.model.component_covariance(k) for k in (True, False)}
+        return self._covs[clean]
+
+    def _draw(
+        self,
+        clean: bool,
+        m: int,
+        matrices: list[np.ndarray],
+        thetas: list[float],
+        rng: np.random.Generator,
+    ) -> dict[int, Scatter]:
+        if m == 0:
+            return {}
+        if not matrices:
+            return {0: _group(self._factor(clean), m, rng)}
+        self.pairs_drawn += m
+        return filtered_group_scatters(self._cov(clean), m, self.model.d, matrices, thetas, rng)
+
+    def _accumulator(self, s: Scatter, n_clean: int):
+        from .sources import MomentAccumulator
+
+        return MomentAccumulator.from_sums(
+            self.model.d, self.model.d_t, s.m, s.total, s.second, n_clean=n_clean
+        )
+
+    def statistics(self, request, score_matrix):  # noqa: D417 - see StatisticsSource
+        """Draw the requested statistics (see the class docstring).
+
+        Raises
+        ------
+        ValueError
+            For a kept set without an exact route (:func:`exact_route`), naming its method
+            and knob.
+        """
+        from .sources import TrialStats
+
+        for k in request.kept:
+            reason = exact_route(k.scorer, k.theta, k.keep_fraction)
+            if reason is not None:
+                raise _no_route(reason)
+        model, n = self.model, self._n
+        D = model.d + model.d_t
+        if isinstance(self.seed, np.random.Generator):
+            rng = self.seed
+        else:  # SFC64: the fastest of NumPy's normal generators here
+            seed = self.seed
+            if not isinstance(seed, np.random.SeedSequence):
+                seed = np.random.SeedSequence(seed)
+            rng = np.random.Generator(np.random.SFC64(seed))
+        o_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "oracle-score"})
+        s_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "teacher-split"})
+        split = bool(s_thetas) or request.first
+        n_first = n // 2 if split else n
+        # Rows are iid, so the clean counts of the two halves are independent binomials.
+        c_first = int(rng.binomial(n_first, model.eta))
+        c_second = int(rng.binomial(n - n_first, model.eta)) if split else 0
+        counts = {True: (c_first, c_second), False: (n_first - c_first, n - n_first - c_second)}
+        M_o = [score_matrix("oracle-score", None)] * len(o_thetas) if o_thetas else []
+        first = {k: self._draw(k, counts[k][0], M_o, o_thetas, rng) for k in (True, False)}
+        second: dict[bool, dict[int, Scatter]] = {True: {}, False: {}}
+
+        def pool(parts, keep) -> tuple[Scatter, int]:
+            total, clean = Scatter.empty(D), 0
+            for part, cells_by_k in parts:
+                for k, cells in cells_by_k.items():
+                    for c, s in cells.items():
+                        if keep(part, c):
+                            total = total + s
+                            clean += s.m if k else 0
+            return total, clean
+
+        everything = lambda part, c: True  # noqa: E731
+        first_acc = None
+        if split:
+            s, c = pool([("a", first)], everything)
+            first_acc = self._accumulator(s, c)
+            ms = list(M_o)
+            if s_thetas:
+                ms = [score_matrix("teacher-split", first_acc)] * len(s_thetas) + ms
+            ths = s_thetas + o_thetas
+            second = {k: self._draw(k, counts[k][1], ms, ths, rng) for k in (True, False)}
+        parts = [("a", first), ("b", second)]
+        n_s = len(s_thetas)
+
+        out = TrialStats(n=n, sample_clean=c_first + c_second, pairs_generated=0)
+        if request.all:
+            out.all = self._accumulator(*pool(parts, everything))
+        if request.clean:
+            out.clean = self._accumulator(
+                *pool([("a", {True: first[True]}), ("b", {True: second[True]})], everything)
+            )
+        if request.first:
+            out.first = first_acc
+        for k in request.kept:
+            theta = float(k.theta)
+            if k.scorer == "teacher-split":
+                j = s_thetas.index(theta)
+                kept = pool([("b", second)], lambda part, c, j=j: bool(c >> j & 1))
+                out.n_pool.append(n - n_first)
+            else:
+                j = o_thetas.index(theta)
+                kept = pool(
+                    parts,
+                    lambda part, c, j=j: bool(c >> (j if part == "a" else n_s + j) & 1),
+                )
+                out.n_pool.append(n)
+            out.kept.append(self._accumulator(*kept))
+            out.cuts.append(theta)
+        return out

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._validate import check_int
 from ..learners.contrastive import CrossCovarianceAccumulator
+from .exact import ExactSource
 from .model import PairSample, StreamingSample
 
 __all__ = [
@@ -83,6 +84,58 @@ class MomentAccumulator(CrossCovarianceAccumulator):
         self.n_clean: int | None = 0
         self._sum_xx = np.zeros((self.d, self.d)) if full else None
         self._sum_xtxt = np.zeros((self.d_t, self.d_t)) if full else None
+
+    @classmethod
+    def from_sums(
+        cls,
+        d: int,
+        d_t: int,
+        n: int,
+        total: np.ndarray,
+        second: np.ndarray,
+        *,
+        n_clean: int | None = None,
+    ) -> MomentAccumulator:
+        r"""An accumulator holding given raw sums (about zero) of :math:`n` pairs.
+
+        Parameters
+        ----------
+        d, d_t : int
+            Dimensions :math:`d, \tilde d`.
+        n : int
+            Number of pairs.
+        total : ndarray, shape (d + d_t,)
+            :math:`\sum_i w_i`, :math:`w = (x, \tilde x)`.
+        second : ndarray, shape (d + d_t, d + d_t)
+            :math:`\sum_i w_iw_i^\top` (the within-modality blocks are kept: ``full=True``).
+        n_clean : int, optional
+            Clean pairs among them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.random.default_rng(0).standard_normal((40, 5))
+        >>> acc = MomentAccumulator.from_sums(3, 2, 40, w.sum(0), w.T @ w)
+        >>> bool(np.allclose(acc.covariance(), np.cov(w.T)[:3, 3:]))
+        True
+        """
+        acc = cls(d, d_t, full=True)
+        D = acc.d + acc.d_t
+        total = np.asarray(total, dtype=float)
+        second = np.asarray(second, dtype=float)
+        if total.shape != (D,) or second.shape != (D, D):
+            raise ValueError(
+                f"total and second must have shapes ({D},) and ({D}, {D}); "
+                f"got {total.shape} and {second.shape}"
+            )
+        acc.n = check_int("n", n, minimum=0)
+        acc.n_clean = n_clean
+        acc._shift_x, acc._shift_xt = np.zeros(acc.d), np.zeros(acc.d_t)
+        acc._sum_x, acc._sum_xt = total[: acc.d].copy(), total[acc.d :].copy()
+        acc._sum_cross = second[: acc.d, acc.d :].copy()
+        acc._sum_xx = second[: acc.d, : acc.d].copy()
+        acc._sum_xtxt = second[acc.d :, acc.d :].copy()
+        return acc
 
     def add(self, piece: PairSample) -> MomentAccumulator:
         """Add the pairs of ``piece`` (and count its clean pairs, if it has labels)."""
@@ -383,6 +436,8 @@ def as_source(data: object) -> StatisticsSource:
     :class:`~linclip.data.model.StreamingSample`, or a tuple ``(x, xt)`` of arrays (your own
     embeddings, no labels).
     """
+    if isinstance(data, (PairsSource, ExactSource)):
+        return data
     if isinstance(data, (PairSample, StreamingSample)):
         return PairsSource(data)
     if isinstance(data, tuple) and len(data) == 2:

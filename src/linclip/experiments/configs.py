@@ -63,6 +63,7 @@ CSV_COLUMNS = [
     "n_kept",
     "n_kept_clean",
     "sample_clean_fraction",
+    "sampler",
 ]
 
 #: The paper's ten clean fractions, geometric from 1 down to 1e-3.
@@ -125,6 +126,10 @@ class ExperimentConfig:
         Pairs per chunk when a trial streams its data (:math:`n >` ``IN_MEMORY_LIMIT``).
     regimes : tuple of Regime
         Where to fit slopes (Figure 3a only).
+    sampler : {"pairs", "exact", "auto"}
+        How each trial's statistics are drawn
+        (:func:`linclip.experiments.grid.trial_samplers`); part of the definition, so a resumed
+        run never mixes rows of different samplers.
     """
 
     name: str
@@ -142,6 +147,7 @@ class ExperimentConfig:
     seed: int = 0
     chunk_size: int = 200_000
     regimes: tuple[Regime, ...] = field(default=(), compare=False)
+    sampler: str = "pairs"
 
     def __post_init__(self) -> None:
         if self.name not in EXPERIMENTS:
@@ -163,6 +169,15 @@ class ExperimentConfig:
                 raise ValueError(f"methods must be MethodSpec objects; got {spec!r}")
         for eta in self.etas:
             self.model(eta)
+        from .grid import trial_samplers
+
+        trial_samplers(self.methods, self.sampler)  # validates the sampler and its routes
+
+    def samplers(self) -> list[str]:
+        """The sampler each method runs on (``"pairs"`` or ``"exact"``), in order."""
+        from .grid import trial_samplers
+
+        return trial_samplers(self.methods, self.sampler)
 
     def model(self, eta: float) -> BimodalModel:
         """The data model at clean fraction ``eta`` (bases are redrawn per trial)."""
@@ -191,6 +206,7 @@ class ExperimentConfig:
             "rho": self.rho,
             "seed": self.seed,
             "chunk_size": self.chunk_size,
+            "sampler": self.sampler,
         }
 
 
@@ -216,7 +232,12 @@ BOOK_FIG3A_TRIALS = 10
 
 
 def experiment_config(
-    name: str, scale: str = "book", *, trials: int | None = None, seed: int = 0
+    name: str,
+    scale: str = "book",
+    *,
+    trials: int | None = None,
+    seed: int = 0,
+    sampler: str = "pairs",
 ) -> ExperimentConfig:
     r"""The definition of one of the paper's experiments.
 
@@ -230,13 +251,18 @@ def experiment_config(
     scale : {"book", "paper"}
         ``fig3a`` book: :math:`n = 10^5`, 10 trials, four methods (Algorithm 1 and the
         full-sample teacher). ``fig3a`` paper: :math:`n = 10^7`, 95 trials (about the
-        paper's count), three methods (Algorithm 1 only, which saves half a pass per trial).
+        paper's count), four methods: none, Algorithm 1, the clean-label oracle and the
+        oracle score, both filters at :math:`\theta = 0`.
         ``table1`` has :math:`n = 10^4` at both scales; book: 200 trials, paper: 1000 trials
         (the paper's count is not stated).
     trials : int, optional
         Override the number of trials per :math:`\eta`.
     seed : int
         Root seed.
+    sampler : {"pairs", "exact", "auto"}
+        How the trials' statistics are drawn (:class:`ExperimentConfig`). Book-scale
+        ``fig3a`` (full-sample teacher) and ``table1`` (kept fractions) have methods without
+        an exact route: ``"exact"`` raises for them, ``"auto"`` runs those on pairs.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {name!r}")
@@ -247,6 +273,8 @@ def experiment_config(
         if scale == "book":
             methods.append(MethodSpec("teacher", theta=0.0))
         methods.append(MethodSpec("oracle-clean"))
+        if scale == "paper":
+            methods.append(MethodSpec("oracle-score", theta=0.0))
         n = BOOK_FIG3A_N if scale == "book" else 10_000_000
         default_trials = BOOK_FIG3A_TRIALS if scale == "book" else 95
         # The unfiltered learner needs roughly eta >~ sqrt(max(d, d_t) / n) (the paper's
@@ -261,6 +289,7 @@ def experiment_config(
             trials if trials is not None else default_trials,
             seed=seed,
             regimes=regimes,
+            sampler=sampler,
         )
     else:
         table_methods = tuple(
@@ -277,5 +306,6 @@ def experiment_config(
             table_methods,
             trials if trials is not None else default_trials,
             seed=seed,
+            sampler=sampler,
         )
     return cfg

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import check_int
+from ..data.exact import SAMPLERS, ExactSource, exact_route
 from ..data.model import BimodalModel, PairSample, StreamingSample
 from ..filters.engine import check_learner, run_methods_with_stats
 from ..filters.spec import MethodSpec
@@ -31,6 +32,9 @@ __all__ = [
     "eta_key",
     "trial_seed",
     "trial_source",
+    "trial_exact_source",
+    "trial_samplers",
+    "check_sampler",
     "run_trial",
     "run_grid",
     "summarize",
@@ -75,12 +79,9 @@ def trial_source(
     ``(seed, n, eta, trial)``. Up to :data:`IN_MEMORY_LIMIT` pairs the sample is held in memory
     (a :class:`~linclip.data.model.PairSample`); above it, it is a
     :class:`~linclip.data.model.StreamingSample` regenerated chunk by
-    chunk, with identical pairs.
+    chunk, with identical pairs. :func:`trial_exact_source` is the exact-sampler counterpart.
     """
-    ss = trial_seed(seed, n, model.eta, trial)
-    basis_ss, data_ss = ss.spawn(2)
-    if resample_bases:
-        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
+    model, data_ss = _trial_model(model, n, trial, seed, resample_bases)
     stream = StreamingSample(model, n, data_ss, chunk_size=min(chunk_size, n))
     if n > IN_MEMORY_LIMIT:
         return model, stream
@@ -90,6 +91,63 @@ def trial_source(
         np.concatenate([c.xt for c in chunks]),
         np.concatenate([c.clean for c in chunks]),
     )
+
+
+def _trial_model(
+    model: BimodalModel, n: int, trial: int, seed: int, resample_bases: bool
+) -> tuple[BimodalModel, np.random.SeedSequence]:
+    ss = trial_seed(seed, n, model.eta, trial)
+    basis_ss, data_ss = ss.spawn(2)
+    if resample_bases:
+        model = replace(model, basis_seed=int(basis_ss.generate_state(1)[0]))
+    return model, data_ss
+
+
+def trial_exact_source(
+    model: BimodalModel, n: int, trial: int, *, seed: int = 0, resample_bases: bool = True
+) -> tuple[BimodalModel, ExactSource]:
+    """The model of one trial and an :class:`~linclip.data.exact.ExactSource` for its data.
+
+    Same bases as :func:`trial_source` (same :func:`trial_seed`); the source draws the
+    statistics from the trial's data seed instead of generating the pairs.
+    """
+    model, data_ss = _trial_model(model, n, trial, seed, resample_bases)
+    return model, ExactSource(model, n, data_ss)
+
+
+def check_sampler(sampler: str) -> str:
+    """Return ``sampler`` if it is one of :data:`~linclip.data.exact.SAMPLERS`, else raise."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    return sampler
+
+
+def trial_samplers(methods: Sequence[str | MethodSpec], sampler: str = "pairs") -> list[str]:
+    """The sampler (``"pairs"`` or ``"exact"``) each method runs on under ``sampler``.
+
+    ``pairs``: every method on generated pairs; ``exact``: every method on exact draws of its
+    statistics, and a ``ValueError`` naming the method and knob if one has no exact route
+    (:func:`linclip.data.exact.exact_route`); ``auto``: exact where a route exists, pairs
+    otherwise (never silently: the rows say which).
+
+    Examples
+    --------
+    >>> trial_samplers(["none", MethodSpec("teacher", theta=0.0)], "auto")
+    ['exact', 'pairs']
+    """
+    check_sampler(sampler)
+    specs = [_as_spec(m) for m in methods]
+    if sampler == "pairs":
+        return ["pairs"] * len(specs)
+    routes = [exact_route(s.method, s.theta, s.keep_fraction) for s in specs]
+    if sampler == "exact":
+        for spec, reason in zip(specs, routes, strict=True):
+            if reason is not None:
+                raise ValueError(
+                    f"sampler 'exact' cannot run {spec.label}: {reason}; use sampler "
+                    "'pairs', or 'auto' (exact where possible, pairs for the rest)"
+                )
+    return ["exact" if reason is None else "pairs" for reason in routes]
 
 
 def run_trial(
@@ -102,6 +160,8 @@ def run_trial(
     resample_bases: bool = True,
     chunk_size: int = 200_000,
     learner: str = "linear",
+    sampler: str = "pairs",
+    diagnostics: bool = True,
 ) -> list[dict]:
     r"""Run every method on one sample of ``n`` pairs; return one row (dict) per method.
 
@@ -125,22 +185,60 @@ def run_trial(
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
     learner : {"linear", "pca"}
         The student's learner (teachers are always the contrastive learner).
+    sampler : {"pairs", "exact", "auto"}
+        Generated pairs (the reference), exact draws of the statistics, or exact where an
+        exact route exists and pairs otherwise (:func:`trial_samplers`); the ``sampler``
+        column of each row says which was used.
+    diagnostics : bool
+        Add the teacher's ERR and distortion to the rows of the teacher methods.
 
     Notes
     -----
-    All methods run in one call of the engine (:func:`linclip.filters.engine.run_methods`),
-    sharing its passes over the pairs; rows have the columns
-    :data:`linclip.experiments.rows.TRIAL_COLUMNS`.
+    All methods of one sampler run in one call of the engine
+    (:func:`linclip.filters.engine.run_methods`), sharing its passes over the pairs; rows have
+    the columns :data:`linclip.experiments.rows.TRIAL_COLUMNS`. Both samplers use the trial's
+    bases and data seed (:func:`trial_source`); methods on different samplers do not see the
+    same pairs.
     """
     specs = [_as_spec(m) for m in methods]
     learner = check_learner(learner)
-    model, source = trial_source(
-        model, n, trial, seed=seed, resample_bases=resample_bases, chunk_size=chunk_size
-    )
-    outcomes, stats = run_methods_with_stats(
-        source, specs, model.r, rho=rho, learner=learner, U=model.U, U_t=model.U_t
-    )
-    return trial_rows(model, n, trial, specs, outcomes, stats, rho=rho)
+    samplers = trial_samplers(specs, sampler)
+    rows: list[dict | None] = [None] * len(specs)
+    for used in dict.fromkeys(samplers):
+        idx = [i for i, s in enumerate(samplers) if s == used]
+        group = [specs[i] for i in idx]
+        source: object
+        if used == "exact":
+            trial_model, source = trial_exact_source(
+                model, n, trial, seed=seed, resample_bases=resample_bases
+            )
+        else:
+            trial_model, source = trial_source(
+                model, n, trial, seed=seed, resample_bases=resample_bases, chunk_size=chunk_size
+            )
+        outcomes, stats = run_methods_with_stats(
+            source,
+            group,
+            trial_model.r,
+            rho=rho,
+            learner=learner,
+            U=trial_model.U,
+            U_t=trial_model.U_t,
+        )
+        group_rows = trial_rows(
+            trial_model,
+            n,
+            trial,
+            group,
+            outcomes,
+            stats,
+            rho=rho,
+            diagnostics=diagnostics,
+            sampler=used,
+        )
+        for i, row in zip(idx, group_rows, strict=True):
+            rows[i] = row
+    return [row for row in rows if row is not None]
 
 
 def _run_task(args: tuple) -> list[dict]:
@@ -162,6 +260,7 @@ def run_grid(
     progress: bool = False,
     learner: str = "linear",
     executor: Executor | None = None,
+    sampler: str = "pairs",
 ) -> pd.DataFrame:
     r"""Run a grid of experiments and return one row per (eta, n, trial, method).
 
@@ -197,6 +296,8 @@ def run_grid(
         Where to run the trials instead of ``jobs`` local processes, e.g. a Dask cluster's
         (:func:`linclip.experiments.cluster.dask_executor`); ``jobs`` is then ignored. The
         caller owns it. Results do not depend on it (each trial has its own seed sequence).
+    sampler : {"pairs", "exact", "auto"}
+        How each trial's statistics are drawn (:func:`run_trial`).
 
     Returns
     -------
@@ -227,8 +328,9 @@ def run_grid(
     trials = check_int("trials", trials)
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
+    trial_samplers(specs, sampler)  # fails early for a method without an exact route
     tasks = [
-        (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner)
+        (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner, sampler)
         for e in etas
         for nn in ns
         for t in range(trials)

@@ -50,6 +50,7 @@ TRIAL_COLUMNS = [
     "n_kept_clean",
     "teacher_err",
     "teacher_distortion",
+    "sampler",
 ]
 
 
@@ -67,8 +68,11 @@ def trial_rows(
     *,
     rho: float,
     diagnostics: bool = True,
+    sampler: str = "pairs",
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
+
+    ``sampler`` (``"pairs"`` or ``"exact"``) records how the statistics were drawn.
 
     With ``diagnostics``, rows of the teacher methods carry the teacher's ERR and its
     signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2` (oracle units).
@@ -109,6 +113,7 @@ def trial_rows(
                 n_kept_clean=(math.nan if out.n_kept_clean is None else out.n_kept_clean),
                 teacher_err=teacher_err,
                 teacher_distortion=teacher_distortion,
+                sampler=sampler,
             )
         )
     return rows

@@ -31,8 +31,7 @@ import pandas as pd
 from .._validate import check_int
 from ..filters.engine import FilterOutcome, run_methods_with_stats
 from .configs import CSV_COLUMNS, ExperimentConfig
-from .grid import MethodSpec, trial_source
-from .rows import trial_rows
+from .grid import MethodSpec, run_trial
 
 __all__ = [
     "run_fused_trial",
@@ -80,24 +79,20 @@ def run_fused_trial(config: ExperimentConfig, eta: float, trial: int) -> list[di
     """One trial of an experiment: every method of ``config`` on the same pairs.
 
     Uses the bases and pairs of :func:`linclip.experiments.grid.run_trial` for
-    ``(config.seed, config.n, eta, trial)`` and the one engine, and returns one row per method
+    ``(config.seed, config.n, eta, trial)``, the sampler ``config.sampler`` and the one engine,
+    and returns one row per method
     with the columns :data:`~linclip.experiments.configs.CSV_COLUMNS` (a projection of
     :data:`linclip.experiments.rows.TRIAL_COLUMNS`).
     """
-    model, source = trial_source(
-        config.model(eta), config.n, trial, seed=config.seed, chunk_size=config.chunk_size
-    )
-    outcomes, stats = run_methods_with_stats(
-        source, config.methods, model.r, rho=config.rho, U=model.U, U_t=model.U_t
-    )
-    rows = trial_rows(
-        model,
+    rows = run_trial(
+        config.model(eta),
         config.n,
         int(trial),
         config.methods,
-        outcomes,
-        stats,
+        seed=config.seed,
         rho=config.rho,
+        chunk_size=config.chunk_size,
+        sampler=config.sampler,
         diagnostics=False,
     )
     return [{c: row[c] for c in CSV_COLUMNS} for row in rows]
@@ -175,6 +170,11 @@ def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]
     if not lines:
         return [], False
     header = next(csv.reader([lines[0]]))
+    if header == [c for c in CSV_COLUMNS if c != "sampler"]:
+        raise ValueError(
+            f"{path} was written before the sampler column existed (its rows come from "
+            "generated pairs); resume it with an older linclip, or use another --out directory"
+        )
     if header != CSV_COLUMNS:
         raise ValueError(
             f"{path} does not have the expected columns "
@@ -199,6 +199,18 @@ def _read_complete(path: Path, config: ExperimentConfig) -> tuple[list[list[str]
             continue
         groups.setdefault(key, []).append(fields)
     expected = sorted(map(str, (_spec_key(s) for s in config.methods)))
+    used = {str(_spec_key(s)): u for s, u in zip(config.methods, config.samplers(), strict=True)}
+    for rows in groups.values():
+        for f in rows:
+            row = dict(zip(CSV_COLUMNS, f, strict=True))
+            want = used.get(str(_row_key(row)))
+            if want is not None and row["sampler"] != want:
+                raise ValueError(
+                    f"{path} holds rows of {row['method']} drawn with sampler "
+                    f"{row['sampler']!r}, but this run uses {want!r} (--sampler "
+                    f"{config.sampler}); rows of different samplers must not be mixed: use "
+                    "another --out directory or delete its files"
+                )
     kept: list[list[str]] = []
     for _key, rows in groups.items():
         got = sorted(str(_row_key(dict(zip(CSV_COLUMNS, f, strict=True)))) for f in rows)
@@ -265,7 +277,14 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "linclip": _linclip_version(),
     }
+
+
+def _linclip_version() -> str:
+    from .._version import __version__
+
+    return __version__
 
 
 def _now() -> str:
@@ -285,7 +304,15 @@ class _RunLog:
                 old = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 old = {}
-            if old.get("experiment", config.identity()) != config.identity():
+            old_def = dict(old.get("experiment", config.identity()))
+            old_sampler = old_def.setdefault("sampler", "pairs")  # logs before 0.3.0
+            if old_sampler != config.sampler:
+                raise ValueError(
+                    f"{path} belongs to a run with sampler {old_sampler!r}, but this run "
+                    f"uses {config.sampler!r}; rows of different samplers must not be mixed: "
+                    "use another --out directory or delete its files"
+                )
+            if old_def != config.identity():
                 raise ValueError(
                     f"{path} belongs to a run with a different definition (for example another "
                     "--seed or --scale); use another --out directory or delete its files"
@@ -297,6 +324,10 @@ class _RunLog:
             "wall_seconds": 0.0,
             "jobs": jobs,
             "executor": executor,
+            "sampler": config.sampler,
+            "samplers": dict(
+                zip((m.label for m in config.methods), config.samplers(), strict=True)
+            ),
             "trials_requested": config.trials,
             "tasks_done": 0,
             "task_seconds_total": 0.0,
@@ -524,6 +555,8 @@ def _csv_text(rows: list[list[str]]) -> str:
 def load_trials(path: str | os.PathLike) -> pd.DataFrame:
     """Read a per-trial CSV written by :func:`run_experiment`."""
     frame = pd.read_csv(path)
+    if list(frame.columns) == [c for c in CSV_COLUMNS if c != "sampler"]:
+        frame["sampler"] = "pairs"  # written before the sampler column existed
     if list(frame.columns) != CSV_COLUMNS:
         raise ValueError(f"{path} does not have the columns {', '.join(CSV_COLUMNS)}")
     return frame

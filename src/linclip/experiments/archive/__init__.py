@@ -1,7 +1,9 @@
 """Committed results of long runs, shipped with the package so they resolve anywhere.
 
-``fig3a_paper``: the paper-scale Figure 3a (n = 10⁷, ten η, Algorithm 1 and the two
-references), its per-trial CSV and its run log (definition, sessions, machine, wall time).
+``fig3a_paper``: the paper-scale Figure 3a (n = 10⁷, ten η; no filtering, Algorithm 1, the
+clean-label oracle and the oracle score, drawn with the exact sampler), its per-trial CSV and
+its run log (definition with the sampler, sessions, machine, versions, wall time). A copy of
+``book/data/fig3a_paper_*``.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def load_result(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     >>> log["experiment"]["n"]
     10000000
     >>> sorted(frame["method"].unique())
-    ['none', 'oracle-clean', 'teacher-split']
+    ['none', 'oracle-clean', 'oracle-score', 'teacher-split']
+    >>> log["experiment"]["sampler"], sorted(frame["sampler"].unique())
+    ('exact', ['exact'])
     """
     from ..runner import load_trials
 
