@@ -90,7 +90,9 @@ def test_load_result_resolves_package_data():
 
     frame, log = load_result("fig3a_paper")
     assert log["experiment"]["n"] == 10_000_000
-    assert set(frame["method"]) == {"none", "teacher-split", "oracle-clean"}
+    assert set(frame["method"]) == {"none", "teacher-split", "oracle-clean", "oracle-score"}
+    assert set(frame["sampler"]) == {"exact"}
+    assert frame.groupby("method")["trial"].nunique().min() == 95
     summary = summarize(frame)  # the one summariser reads the reproduce CSV too
     assert {"err_mean", "kept_fraction_mean", "err_sem"} <= set(summary.columns)
     with pytest.raises(ValueError, match="name must be one of"):
@@ -122,3 +124,15 @@ def test_version_in_one_place():
     from linclip._version import __version__
 
     assert linclip.__version__ == __version__ == "0.2.0"
+
+
+def test_packaged_result_is_the_run_in_book_data():
+    """The package copy and the run output in book/data must not drift apart."""
+    from pathlib import Path
+
+    from linclip.experiments.archive import result_path
+
+    book_data = Path(__file__).resolve().parents[1] / "book" / "data"
+    for kind, suffix in (("trials", "_trials.csv"), ("run", "_run.json")):
+        packaged = result_path("fig3a_paper", kind).read_bytes()
+        assert packaged == (book_data / ("fig3a_paper" + suffix)).read_bytes(), kind
