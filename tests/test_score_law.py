@@ -393,3 +393,11 @@ def test_rate_factor_crossing_absent_for_small_r():
     assert math.isnan(rate_factor_crossing(2))
     with pytest.raises(ValueError, match="eta_min"):
         rate_factor_crossing(4, eta_min=0.0)
+
+
+def test_kappa_is_the_books_name_for_the_correlation():
+    from linclip.theory.score_law import ScoreLaw as Law
+
+    law = Law(4, 1.0, 3.0)
+    assert law.kappa == law.rho == pytest.approx(1 / (2 * (4 / 3) ** 0.5))
+    assert Law(4, 1.0, 3.0, clean=False).kappa == 0.0

@@ -169,7 +169,8 @@ class ScoreLaw:
     c : float
         Per-coordinate covariance of :math:`(u_i, v_i)`: 1 or 0.
     rho : float
-        Correlation :math:`c/\sqrt{ab}`.
+        Correlation :math:`c/\sqrt{ab}`, written :math:`\kappa` in the book (where
+        :math:`\rho` is the regulariser only); :attr:`kappa` is the same number.
     alpha, beta : float
         Scales in :math:`S = \alpha X - \beta Y`: :math:`(\sqrt{ab}\pm c)/2`.
     mean, variance : float
@@ -188,6 +189,11 @@ class ScoreLaw:
     beta: float = field(init=False)
     mean: float = field(init=False)
     variance: float = field(init=False)
+
+    @property
+    def kappa(self) -> float:
+        r"""The correlation :math:`\kappa = c/\sqrt{ab}` (the book's symbol; same as ``rho``)."""
+        return self.rho
 
     def __post_init__(self) -> None:
         r = check_int("r", self.r)
