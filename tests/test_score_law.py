@@ -399,5 +399,5 @@ def test_kappa_is_the_books_name_for_the_correlation():
     from linclip.theory.score_law import ScoreLaw as Law
 
     law = Law(4, 1.0, 3.0)
-    assert law.kappa == law.rho == pytest.approx(1 / (2 * (4 / 3) ** 0.5))
+    assert law.kappa == law.rho == pytest.approx((2 * 4 / 3) ** -0.5)
     assert Law(4, 1.0, 3.0, clean=False).kappa == 0.0
