@@ -164,7 +164,7 @@ def predict_from_args(args: argparse.Namespace) -> dict:
         "gamma_t": _json_number(float(args.gamma_t)),
         "rho": rho,
         "method": spec.method,
-        "theta": spec.theta,
+        "theta": _json_number(spec.theta),
         "keep_fraction": spec.keep_fraction,
     }
     return result

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, special
 
-from .._validate import check_finite_array, check_int, check_positive, check_probability
+from .._validate import check_finite_array, check_int, check_probability, check_snr
 
 __all__ = [
     "ScoreLaw",
@@ -197,8 +197,8 @@ class ScoreLaw:
 
     def __post_init__(self) -> None:
         r = check_int("r", self.r)
-        gamma = check_positive("gamma", self.gamma, allow_inf=True)
-        gamma_t = check_positive("gamma_t", self.gamma_t, allow_inf=True)
+        gamma = check_snr("gamma", self.gamma)
+        gamma_t = check_snr("gamma_t", self.gamma_t)
         if not isinstance(self.clean, (bool, np.bool_)):
             raise ValueError(
                 f"clean must be True (law D_1) or False (law D_0); got {self.clean!r}"
@@ -445,8 +445,8 @@ def sample_signal_coordinates(
     """
     n = check_int("n", n, minimum=0)
     r = check_int("r", r)
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     eta = check_probability("eta (clean fraction)", eta)
     rng = np.random.default_rng(rng)
     clean = rng.random(n) < eta
