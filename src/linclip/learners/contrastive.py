@@ -201,6 +201,11 @@ def closed_form_encoders(S: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
     )
     rho = check_positive("rho", rho)
     P, sigma, Qt = np.linalg.svd(S, full_matrices=False)
+    if not sigma[0] > 0.0:
+        raise ValueError(
+            "the cross-covariance S is zero, so it defines no subspace (no encoder can be "
+            "learned): are the rows of x (or of xt) all identical?"
+        )
     root = np.sqrt(sigma[:r] / rho)[:, None]
     return Encoders(G=root * P[:, :r].T, G_t=root * Qt[:r])
 
@@ -230,7 +235,19 @@ def fit(x: np.ndarray, xt: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
     True
     """
     x, xt = check_pairs(x, xt, r)
-    return closed_form_encoders(cross_covariance(x, xt), r, rho)
+    S = cross_covariance(x, xt)
+    if not np.any(S):
+        constant = [name for name, a in (("x", x), ("xt", xt)) if not np.any(a - a[0])]
+        why = (
+            f"the rows of {' and '.join(constant)} are all identical"
+            if constant
+            else "x and xt are uncorrelated in every direction"
+        )
+        raise ValueError(
+            f"fit: the cross-covariance of x and xt is exactly zero ({why}), so no subspace "
+            "is defined and no encoder can be learned"
+        )
+    return closed_form_encoders(S, r, rho)
 
 
 def contrastive_loss(
