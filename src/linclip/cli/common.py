@@ -55,6 +55,23 @@ class ArgumentParser(argparse.ArgumentParser):
         self._negative_number_matcher = NUMBER_PATTERN
 
 
+def positive_seconds(text: str) -> float:
+    """``type=`` of a duration option: a positive, finite number of seconds.
+
+    Validated when the options are read, so ``--scheduler-timeout -1`` is refused even where
+    the option would not be used.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive, finite number of seconds; got {text!r}"
+        )
+    return value
+
+
 #: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
 SAMPLER_CHOICES = ("pairs", "exact", "auto")
 

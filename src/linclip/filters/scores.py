@@ -139,7 +139,9 @@ def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
 
 def kept_count(keep_fraction: float, n_pool: int) -> int:
     r"""Number of pairs a kept fraction :math:`q` keeps out of ``n_pool``: :math:`\lceil qn\rceil`."""
-    return min(n_pool, math.ceil(keep_fraction * n_pool - 1e-9))
+    q = check_fraction("keep_fraction (q)", keep_fraction)
+    n_pool = check_int("n_pool", n_pool, minimum=0)
+    return min(n_pool, math.ceil(q * n_pool - 1e-9))
 
 
 def top_fraction_mask(scores: np.ndarray, keep_fraction: float, r: int) -> np.ndarray:
