@@ -44,6 +44,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -873,14 +874,14 @@ def _fault_cases() -> list[Case]:
     # item 3: resources
     add("simulate --n 1e12 (guard)", 3, "guard",
         lambda root: (["simulate", "--n", "1000000000000", "--trials", "1"], {}),
-        ("--n", "--force", "n"), timeout=40.0)  # fmt: skip
+        ("--n", "--force", "n"), timeout=20.0)  # fmt: skip
     add("simulate --n 1e14 (guard)", 3, "guard",
         lambda root: (["simulate", "--n", "100000000000000", "--trials", "1"], {}),
-        ("--n", "--force", "n"), timeout=40.0)  # fmt: skip
+        ("--n", "--force", "n"), timeout=20.0)  # fmt: skip
     add("reproduce fig3a --scale paper (guard)", 3, "guard",
         lambda root: (["reproduce", "fig3a", "--scale", "paper", "--no-progress", "--out",
                        str(root / "paper")], {}),
-        ("--force", "minute", "estimated"), timeout=40.0)  # fmt: skip
+        ("--force", "minute", "estimated"), timeout=20.0)  # fmt: skip
     add("simulate --jobs 40 --trials 2 (worker cap)", 3, "guard",
         lambda root: (["simulate", "--n", "300", "--trials", "2", "--jobs", "40"], {}),
         ("worker", "jobs"), timeout=60.0)  # fmt: skip
@@ -1144,7 +1145,7 @@ def _run_fault(case: Case, root: Path) -> Result:
                       time.perf_counter() - start)  # fmt: skip
     kids = _children(proc.pid)
     if opts.get("second"):
-        code2, out2, err2, _, why2 = _watch(_popen(argv), 40.0)
+        code2, out2, err2, _, why2 = _watch(_popen(argv), 20.0)
         _kill_tree(proc, kids)
         if why2:
             return Result(case, "fault not survived",
@@ -1226,19 +1227,29 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="linclip-sweep-") as tmp:
-        quick = [c for c in cases if c.kind in ("cli", "api")]
-        if quick:
-            ctx = mp.get_context("fork")
-            with ctx.Pool(args.jobs, initializer=_worker_init, initargs=(tmp,),
-                          maxtasksperchild=40) as pool:  # fmt: skip
-                results += pool.map(_run_inprocess, quick, chunksize=4)
         root = Path(tmp) / "faults"
         root.mkdir()
-        for c in (c for c in cases if c.kind == "fault"):
-            try:
-                results.append(_run_fault(c, root))
-            except Exception as e:  # noqa: BLE001 - the sweep itself must go on
-                results.append(Result(c, "fault not survived", f"sweep error: {e!r}"[:200]))
+        faults = [c for c in cases if c.kind == "fault"]
+        fault_results: list[Result] = []
+
+        def run_faults() -> None:  # mostly waiting on subprocesses: a thread is enough
+            for c in faults:
+                try:
+                    fault_results.append(_run_fault(c, root))
+                except Exception as e:  # noqa: BLE001 - the sweep itself must go on
+                    fault_results.append(Result(c, "fault not survived", f"sweep error: {e!r}"))
+
+        quick = [c for c in cases if c.kind in ("cli", "api")]
+        thread = threading.Thread(target=run_faults)
+        # The workers are forked before the thread starts (forking a threaded process is
+        # unsafe), and never re-forked (no maxtasksperchild).
+        with mp.get_context("fork").Pool(
+            args.jobs, initializer=_worker_init, initargs=(tmp,)
+        ) as pool:
+            thread.start()
+            results += pool.map(_run_inprocess, quick, chunksize=4)
+        thread.join()
+        results += fault_results
     elapsed = time.perf_counter() - start
     _report(results, elapsed, args.verbose)
     return 1 if any(r.outcome in FAIL_CLASSES for r in results) else 0

@@ -40,7 +40,7 @@ HELP = "predict the error from the book's first-order asymptotics"
 RELIABLE_N_OVER_CONDITION = 10.0
 
 
-def _json_number(value: float):
+def _json_number(value: float | None):
     """Finite floats as numbers; infinities as the strings "inf"/"-inf" (strict JSON has none)."""
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"

@@ -81,7 +81,7 @@ def _grid_values(name: str, values: object, what: str) -> list:
     if isinstance(values, Iterable) and not isinstance(values, np.ndarray):
         out = list(values)
     else:
-        out = np.atleast_1d(values).tolist()
+        out = np.atleast_1d(values).tolist()  # type: ignore[call-overload]
     if not out:
         raise ValueError(
             f"{name} must hold at least one value ({what}); got an empty {type(values).__name__}"

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .._knobs import FILTERING_METHODS, METHODS, check_filter_knob
+from .._knobs import FILTERING_METHODS, METHODS, _check_theta, check_filter_knob
 from .._validate import check_finite_array, check_fraction, check_int, check_scores
 from ..learners.contrastive import Encoders, min_pairs_for_rank
 
@@ -128,7 +128,7 @@ def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
     ValueError: scores must not contain NaN (a NaN score cannot be ranked); found 1 NaN entries, the first at index 1
     """
     scores = check_scores("scores", scores)
-    theta = check_filter_knob("teacher", theta, None)[0]
+    theta = _check_theta(theta)
     r = check_int("r", r, what=" (the rank of the subspace)")
     mask = scores > theta
     kept = int(np.count_nonzero(mask))
