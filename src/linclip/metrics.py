@@ -54,9 +54,8 @@ def _check_bases(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Y = check_finite_array("Y", Y, ndim=2)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(
-            f"the subspaces X and Y must live in the same space (same number of rows); got "
-            "ambient dimensions "
-            f"{X.shape[0]} and {Y.shape[0]}"
+            "the subspaces X and Y (bases as columns) must live in the same space; got "
+            f"ambient dimensions {X.shape[0]} and {Y.shape[0]}"
         )
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
