@@ -900,9 +900,9 @@ def _fault_cases() -> list[Case]:
         lambda root: (long_run(root, "kill", "2"), {"signal": "SIGKILL", "after": 6.0,
                                                      "orphans": True}),
         timeout=60.0)  # fmt: skip
-    add("two writers into one --out: the second is refused", 6, "error",
+    add("two writers into one --out: the second is refused", 6, "env",
         lambda root: (long_run(root, "two", "1"), {"second": True, "after": 5.0}),
-        ("lock", "another", "two"), timeout=60.0)  # fmt: skip
+        ("lock", "another", "in use", "running", "process"), timeout=60.0)  # fmt: skip
     add("interrupted and resumed run equals an uninterrupted one", 6, "survive",
         lambda root: (["reproduce", "table1", "--trials", "60", "--no-progress", "--out",
                        str(root / "resumed")], {"signal": "SIGINT", "after": 4.0,
