@@ -16,7 +16,7 @@ from types import ModuleType
 
 from .._version import __version__
 from . import predict, reproduce, simulate
-from .common import add_model_arguments, method_spec_from_args, model_from_args
+from .common import ArgumentParser, add_model_arguments, method_spec_from_args, model_from_args
 
 __all__ = [
     "main",
@@ -40,7 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(  # reads --theta -1e-3 as a value (linclip.cli.common)
         prog="python -m linclip",
         description="Linear contrastive learning with teacher-based data filtering "
         "(Pareek, Oh & Du, NeurIPS 2025): simulations and predictions.",

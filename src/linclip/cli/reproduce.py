@@ -21,7 +21,7 @@ import os
 import sys
 
 from ..experiments.configs import EXPERIMENTS, SCALES
-from .common import add_sampler_argument
+from .common import add_sampler_argument, positive_seconds
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -187,7 +187,7 @@ def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--scheduler-timeout",
-        type=float,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="give up if the scheduler does not answer within this time (default 10)",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .._validate import check_int, check_positive, check_probability
+from .._validate import check_int, check_probability, check_snr
 
 __all__ = ["BimodalModel", "PairSample", "StreamingSample", "random_orthonormal"]
 
@@ -164,8 +164,8 @@ class BimodalModel:
         d = check_int("d", self.d)
         d_t = check_int("d_t", self.d_t)
         r = check_int("r", self.r, maximum=min(d, d_t), what=" with 1 <= r <= min(d, d_t)")
-        gamma = check_positive("gamma", self.gamma, allow_inf=True)
-        gamma_t = check_positive("gamma_t", self.gamma_t, allow_inf=True)
+        gamma = check_snr("gamma", self.gamma)
+        gamma_t = check_snr("gamma_t", self.gamma_t)
         eta = check_probability("eta (clean fraction)", self.eta)
         seed = check_int("basis_seed", self.basis_seed, minimum=0)
         for name, value in [
