@@ -202,6 +202,8 @@ def run_trial(
     """
     specs = [_as_spec(m) for m in methods]
     learner = check_learner(learner)
+    if sampler == "auto" and not model.noise.is_isotropic:
+        sampler = "pairs"  # the exact sampler assumes isotropic noise; the rows say "pairs"
     samplers = trial_samplers(specs, sampler)
     rows: list[dict | None] = [None] * len(specs)
     for used in dict.fromkeys(samplers):
@@ -329,6 +331,11 @@ def run_grid(
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
     trial_samplers(specs, sampler)  # fails early for a method without an exact route
+    if sampler == "exact" and not model.noise.is_isotropic:
+        raise ValueError(
+            f"sampler 'exact' assumes isotropic noise; model.noise is {model.noise.kind}; "
+            "use sampler 'pairs', or 'auto' (which then runs every method on pairs)"
+        )
     tasks = [
         (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner, sampler)
         for e in etas

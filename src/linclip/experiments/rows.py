@@ -4,6 +4,8 @@
 Each row describes one (trial, method, knob): the model, the method and its knob, the student's
 learner, its ERR and the kept set. Columns that do not apply are NaN (``theta`` of a top-q rule,
 ``teacher_err`` of a method without a teacher, ``kept_clean_fraction`` without labels).
+The ``noise*`` columns record the model's :class:`~linclip.data.model.NoiseModel` (``isotropic``,
+rank 0, strength 0 for the paper's noise).
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ TRIAL_COLUMNS = [
     "teacher_err",
     "teacher_distortion",
     "sampler",
+    # structured noise (Part III, "Structured noise"): linclip.data.model.NoiseModel
+    "noise",
+    "noise_rank",
+    "noise_strength",
+    "noise_modality",
+    "noise_directions",
 ]
 
 
@@ -114,6 +122,11 @@ def trial_rows(
                 teacher_err=teacher_err,
                 teacher_distortion=teacher_distortion,
                 sampler=sampler,
+                noise=model.noise.kind,
+                noise_rank=model.noise.rank,
+                noise_strength=model.noise.strength,
+                noise_modality=model.noise.modality,
+                noise_directions=model.noise.directions,
             )
         )
     return rows
