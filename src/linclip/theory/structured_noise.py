@@ -386,7 +386,7 @@ def _pca_side(cov: np.ndarray, U: np.ndarray, n: int) -> tuple[float, float, Chi
     ell, vecs = np.linalg.eigh(cov)
     ell, vecs = ell[::-1], vecs[:, ::-1]
     top = vecs[:, :r]
-    bias = float(np.sqrt(max(r - float(np.sum((U.T @ top) ** 2)), 0.0)))
+    bias = float(np.linalg.norm(top - U @ (U.T @ top)))  # ||U_perp^T top||_F, no cancellation
     if ell[r - 1] - (ell[r] if r < ell.size else 0.0) <= _TOL:
         return bias, math.inf, None
     if r == ell.size:
