@@ -418,3 +418,60 @@ def test_noise_blocks_and_weighted_chi_law():
     assert weighted_chi_law(np.zeros(3)).is_degenerate
     with pytest.raises(ValueError, match=r"weights must be"):
         weighted_chi_law(np.array([-1.0]))
+
+
+# ------------------------------------------------------------------ the chapter's sweep
+def test_sweep_cases_and_trial_models():
+    from linclip.experiments.grid import trial_source
+    from linclip.experiments.structured_noise import NOISE_CASES, noise_case, trial_model
+
+    assert list(NOISE_CASES) == [
+        "isotropic", "hetero", "spiked-orthogonal", "spiked-random", "matched-isotropic",
+    ]  # fmt: skip
+    matched = NOISE_CASES["matched-isotropic"]
+    assert matched.noise_power() == pytest.approx(NOISE_CASES["spiked-random"].noise_power())
+    with pytest.raises(ValueError, match=r"noise case must be one of isotropic"):
+        noise_case("pink")
+    m = noise_case("spiked-random").with_eta(0.3)
+    tm, _ = trial_source(m, 500, 3, seed=2)
+    assert np.array_equal(trial_model(m, 500, 3, seed=2).V, tm.V)
+
+
+def test_sweep_pipeline_and_resumable_main(tmp_path):
+    import pandas as pd
+
+    from linclip.experiments.structured_noise import (
+        main as sweep_main,
+    )
+    from linclip.experiments.structured_noise import (
+        paired_ratios,
+        run_noise_sweep,
+        sweep_predictions,
+        sweep_slopes,
+        sweep_summary,
+    )
+
+    etas = (1.0, 0.5, 0.25)
+    frame = run_noise_sweep(["isotropic", "spiked-orthogonal"], etas=etas, n=800, trials=3)
+    assert list(frame.columns) == ["case", *TRIAL_COLUMNS]
+    assert len(frame) == 2 * 3 * 3 * 4  # cases x etas x trials x (3 methods + PCA)
+    pred = sweep_predictions(["isotropic", "spiked-orthogonal"], etas=etas, n=800, trials=3)
+    assert set(pred["method"]) == {"none", "oracle-score", "pca"}
+    summary = sweep_summary(frame, pred)
+    assert set(summary["method"]) == {"none", "teacher-split", "oracle-score", "pca"}
+    assert summary["err_pred"].notna().sum() == 2 * 3 * 3  # none, oracle-score, pca
+    slopes = sweep_slopes(summary[summary.method == "none"])
+    assert np.all((slopes.slope < -0.5) & (slopes.slope > -1.5))
+    ratios = paired_ratios(frame, "oracle-score")
+    assert len(ratios) == 6 and np.all(ratios.ratio_mean > 0)
+    out = tmp_path / "sweep.csv"
+    argv = ["--out", str(out), "--trials", "1", "--n", "300", "--etas", "1,0.5,0.2"]
+    assert sweep_main(argv) == 0
+    first = pd.read_csv(out)
+    assert set(first["case"]) == set(pred["case"]) | {
+        "hetero",
+        "spiked-random",
+        "matched-isotropic",
+    }
+    assert sweep_main(argv) == 0  # resumable: nothing is recomputed or duplicated
+    assert len(pd.read_csv(out)) == len(first)

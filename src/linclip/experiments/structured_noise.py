@@ -236,12 +236,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=30, help="trials per (case, eta) (default 30)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p.add_argument("--n", type=int, default=SWEEP_N, help=f"pairs n (default {SWEEP_N})")
+    p.add_argument(
+        "--etas",
+        default=",".join(f"{e:g}" for e in SWEEP_ETAS),
+        help="comma-separated clean fractions eta (default the chapter's)",
+    )
     args = p.parse_args(argv)
+    etas = tuple(float(e) for e in args.etas.split(","))
     done = pd.read_csv(args.out) if os.path.exists(args.out) else None
     for name in NOISE_CASES:
         if done is not None and name in set(done["case"]):
             continue
-        frame = run_noise_sweep([name], trials=args.trials, jobs=args.jobs, progress=args.progress)
+        frame = run_noise_sweep(
+            [name],
+            etas=etas,
+            n=args.n,
+            trials=args.trials,
+            jobs=args.jobs,
+            progress=args.progress,
+        )
         done = frame if done is None else pd.concat([done, frame], ignore_index=True)
         done.to_csv(args.out, index=False)
         print(f"{name}: {len(frame)} rows", file=sys.stderr)
