@@ -40,8 +40,8 @@ and :math:`B = I_r + \tilde U^\top\Sigma_{\tilde\xi}\tilde U`,
   population cross-covariance leaves :math:`U\tilde U^\top`'s span, the filtered student is
   biased, and :func:`predict_structured` refuses.
 * **Teacher filters**: not predicted. The teacher's tilt enters its score through the noise
-  coordinates, and a spike makes that term large (:func:`teacher_score_excess_variance` gives
-  its first-order size); the simulation answers the rest.
+  coordinates, and a spike makes that term large (:func:`teacher_tilt_variance` gives its
+  first-order variance); the simulation answers the rest.
 * **Score law** (:func:`oracle_score_moments`): mean :math:`r` (clean) or 0 (corrupted) for every
   noise covariance; variance :math:`\operatorname{tr}(AB) + r\,1\{\text{clean}\}`.
 * **PCA** (:func:`predict_pca`): the top-:math:`r` eigenspace of :math:`UU^\top + \Sigma_\xi`
@@ -71,7 +71,7 @@ __all__ = [
     "STRUCTURED_METHODS",
     "predict_structured",
     "oracle_score_moments",
-    "teacher_score_excess_variance",
+    "teacher_tilt_variance",
     "PCAPrediction",
     "predict_pca",
 ]
@@ -321,20 +321,24 @@ def oracle_score_moments(model: BimodalModel, clean: bool) -> tuple[float, float
     return mean, float(np.trace(bx.signal @ bt.signal)) + (r if clean else 0.0)
 
 
-def teacher_score_excess_variance(model: BimodalModel, n_teacher: int) -> float:
-    r"""First-order extra variance of a teacher's score over the oracle's, from its tilt.
+def teacher_tilt_variance(model: BimodalModel, n_teacher: int) -> float:
+    r"""First-order variance that a teacher's *tilt* adds to its score (our derivation).
 
     A teacher fitted on :math:`n_T` independent pairs has, in oracle units,
-    :math:`M_T \approx U\tilde U^\top + U_\perp X\tilde U^\top + U Y^\top\tilde U_\perp^\top`
-    with :math:`X \approx \frac1{\eta(n_T-1)}\sum b_iv_i^\top`, :math:`Y` its mirror. On a fresh
-    pair its score gains :math:`b^\top Xv + u^\top Y\tilde b`, of mean 0, uncorrelated with the
-    oracle score, and of variance
+    :math:`M_T \approx (I + \Delta)\text{ on the signal block} + U_\perp X\tilde U^\top +
+    U Y^\top\tilde U_\perp^\top`, with the tilt :math:`X \approx \frac1{\eta(n_T-1)}\sum_i
+    b_iv_i^\top` (the same matrix as in :func:`predict_structured`) and :math:`Y` its mirror. On
+    a fresh pair the tilt adds :math:`b^\top Xv + u^\top Y\tilde b` to the score: mean 0,
+    uncorrelated with the oracle score, the same for clean and corrupted pairs, and of variance
 
     .. math:: \frac{\operatorname{tr}(\Sigma_b^2)\operatorname{tr}(B^2)
-              + \operatorname{tr}(\Sigma_{\tilde b}^2)\operatorname{tr}(A^2)}{\eta^2(n_T-1)}
+              + \operatorname{tr}(\Sigma_{\tilde b}^2)\operatorname{tr}(A^2)}{\eta^2(n_T-1)}.
 
-    (for both components: the teacher adds no signal-dependent term at this order). A spike of
-    strength :math:`\lambda` in the noise coordinates contributes :math:`\propto k\lambda^2`.
+    A spike of strength :math:`\lambda` outside the signal contributes :math:`\propto k\lambda^2`.
+    The signal-block distortion :math:`\Delta` (for isotropic noise
+    :func:`linclip.theory.prediction.teacher_distortion`) adds more variance to the score and is
+    *not* included: this is the part of the teacher's error that the noise structure changes
+    most, not the teacher's whole excess over the oracle.
 
     Parameters
     ----------
