@@ -274,6 +274,8 @@ def run_trial(
     n = check_int("n", n, minimum=2)
     trial = check_int("trial", trial, minimum=0)
     learner = check_learner(learner)
+    if sampler == "auto" and not model.noise.is_isotropic:
+        sampler = "pairs"  # the exact sampler assumes isotropic noise; the rows say "pairs"
     samplers = trial_samplers(specs, sampler, learner, teacher_learner)
     rows: list[dict | None] = [None] * len(specs)
     for used in dict.fromkeys(samplers):
@@ -420,6 +422,11 @@ def run_grid(
     teacher_learner = check_learner(teacher_learner, "teacher_learner")
     # Fails early for a method without an exact route.
     trial_samplers(specs, sampler, learner, teacher_learner)
+    if sampler == "exact" and not model.noise.is_isotropic:
+        raise ValueError(
+            f"sampler 'exact' assumes isotropic noise; model.noise is {model.noise.kind}; "
+            "use sampler 'pairs', or 'auto' (which then runs every method on pairs)"
+        )
     tasks = [
         (
             model.with_eta(e),
