@@ -51,6 +51,8 @@ __all__ = [
     "ResumeError",
     "OutputBusy",
     "Terminated",
+    "prepare_out_dir",
+    "strict_json",
 ]
 
 #: Columns of the per-trial CSV file that :func:`run_experiment` writes: the data columns
@@ -518,7 +520,7 @@ class _RunLog:
         )
         self.data["total_tasks_done"] = sum(int(s.get("tasks_done", 0)) for s in sessions)
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(_json_dumps(self.data, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(strict_json(self.data, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)
 
 
@@ -539,8 +541,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _json_dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON (no NaN or Infinity literals): see :func:`_json_safe`."""
+def strict_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``value`` as strict JSON: NaN as ``null``, infinities as ``"inf"``.
+
+    Used for every JSON document the command line prints or writes, so a NaN in a result
+    (for example an ``err`` of ``nan``) never fails with "Out of range float values".
+    """
     return json.dumps(_json_safe(value), allow_nan=False, **kwargs)
 
 
@@ -607,23 +613,32 @@ def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 
-def _prepare_out_dir(out: Path) -> None:
-    """Create ``out`` (and its parents); a ValueError naming it if that is impossible."""
+def prepare_out_dir(out: str | os.PathLike, name: str = "out_dir") -> Path:
+    """Create the output directory ``out`` (and its parents) and return it as a Path.
+
+    Raises a ValueError naming ``name`` and the path when ``out`` is a file, lies under a
+    file, or cannot be created (no such place, no permission, read-only); other OS errors
+    (a full disk, ...) propagate.
+    """
+    out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir {out} exists and is not a directory")
+        raise ValueError(f"{name} {out} exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise ValueError(f"out_dir {out} exists and is not a directory") from None
+        raise ValueError(f"{name} {out} exists and is not a directory") from None
     except NotADirectoryError:
         parent = next((p for p in out.parents if p.exists() and not p.is_dir()), out.parent)
         raise ValueError(
-            f"out_dir {out} cannot be created: {parent} is a file, not a directory"
+            f"{name} {out} cannot be created: {parent} is a file, not a directory"
         ) from None
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS):
-            raise ValueError(f"out_dir {out} cannot be created ({exc.strerror or exc})") from None
+            raise ValueError(f"{name} {out} cannot be created ({exc.strerror or exc})") from None
         raise
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {out} is not writable")
+    return out
 
 
 class _DirLock:
@@ -676,6 +691,7 @@ def run_experiment(
     progress: bool = False,
     task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]] | None = None,
     executor: Executor | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) an experiment and return one row per (eta, trial, method).
 
@@ -705,6 +721,11 @@ def run_experiment(
         (:func:`linclip.experiments.cluster.dask_executor`). The caller owns it (it is not
         shut down here); on an interrupt or an error the trials still pending are cancelled.
         A trial whose worker is lost is retried by the executor itself, if it can.
+    on_plan : callable, optional
+        Called as ``on_plan(tasks, workers)`` once the trials still to run are known (after
+        the resume checks, before anything is written): the trials left and the worker
+        processes that will run them. It may raise to refuse the run (the command line
+        prints its estimated run time there and refuses a run above its limit).
 
     Returns
     -------
@@ -743,11 +764,11 @@ def run_experiment(
     """
     jobs = -1 if jobs == -1 else check_int("jobs", jobs)
     if out_dir is None:
-        return _run(config, None, jobs, progress, task_fn, executor)
+        return _run(config, None, jobs, progress, task_fn, executor, on_plan)
     paths = output_paths(config, out_dir)
-    _prepare_out_dir(paths["trials"].parent)
+    prepare_out_dir(paths["trials"].parent)
     with _DirLock(paths["trials"].parent / f".{config.stem}.lock"):
-        return _run(config, paths, jobs, progress, task_fn, executor)
+        return _run(config, paths, jobs, progress, task_fn, executor, on_plan)
 
 
 def _run(
@@ -757,6 +778,7 @@ def _run(
     progress: bool,
     task_fn: Callable[[ExperimentConfig, float, int], tuple[list[dict], float]] | None,
     executor: Executor | None,
+    on_plan: Callable[[int, int], None] | None,
 ) -> pd.DataFrame:
     task_fn = task_fn or _run_task
     rid = run_id(config)
@@ -777,12 +799,9 @@ def _run(
                 f"mixed: {_DELETE_HINT}"
             )
         log = _RunLog(paths["run"], config, jobs)  # checks the old log; writes nothing yet
+        clean = True
         if csv_there:
             existing, clean = _read_complete(paths["trials"], config, rid)
-            if not clean:
-                _write_rows_atomic(paths["trials"], _canonical_order(existing, config))
-        else:
-            _write_rows_atomic(paths["trials"], [])
     done = {(float(f[0]), int(f[2])) for f in existing}
     # Trial-major order: an interrupted run has complete eta sweeps for its first trials.
     tasks = [
@@ -792,9 +811,15 @@ def _run(
         if (float(eta), t) not in done
     ]
     workers = jobs if executor is not None else cap_workers(jobs, len(tasks))
-    if log is not None:
+    if on_plan is not None:
+        on_plan(len(tasks), workers)
+    if paths is not None and log is not None:
         log.session["workers"] = workers
         log.session["executor"] = _executor_name(executor, workers)
+        if not csv_there:
+            _write_rows_atomic(paths["trials"], [])
+        elif not clean:
+            _write_rows_atomic(paths["trials"], _canonical_order(existing, config))
     new_rows: list[list[str]] = []
     bar = None
     if progress:
