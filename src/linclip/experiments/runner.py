@@ -552,7 +552,7 @@ def strict_json(value: Any, **kwargs: Any) -> str:
 
 def _resumable_sessions(path: Path, config: ExperimentConfig, rid: str) -> list:
     """The sessions of the run log ``path`` if it is this run's; else a one-line ResumeError."""
-    what = "a run log (JSON)"
+    what = "a run log"
     text = _read_text(path, what)
     try:
         old = json.loads(text)
