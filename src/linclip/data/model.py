@@ -317,9 +317,7 @@ def _chunk_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     ``SeedSequence.spawn`` mutates its parent; children are generated as from a fresh copy
     (counting from 0), so repeated passes over a sample agree.
     """
-    return np.random.SeedSequence(
-        ss.entropy, spawn_key=(*ss.spawn_key, k), pool_size=ss.pool_size
-    )
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, k), pool_size=ss.pool_size)
 
 
 @dataclass(frozen=True)
