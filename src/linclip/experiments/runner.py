@@ -921,7 +921,7 @@ def _run(
         frame = load_trials(paths["trials"])
     else:
         order = _canonical_order(new_rows, config)
-        frame = pd.read_csv(io.StringIO(_csv_text(order)))[CSV_COLUMNS]
+        frame = pd.read_csv(io.StringIO(_csv_text(order)), dtype={"run_id": str})[CSV_COLUMNS]
     frame = frame[frame["trial"] < config.trials].reset_index(drop=True)
     frame.attrs["run_id"] = rid
     return frame
@@ -964,7 +964,7 @@ def load_trials(path: str | os.PathLike) -> pd.DataFrame:
     and files without the ``sampler`` column (read as ``"pairs"``) still load. Nothing is
     checked against a run: that is what resuming does (:func:`run_experiment`).
     """
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, dtype={"run_id": str, "row_check": str})
     columns = list(frame.columns)
     if columns == [c for c in CSV_COLUMNS if c != "sampler"]:
         frame["sampler"] = "pairs"  # written before the sampler column existed
