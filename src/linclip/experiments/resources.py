@@ -144,6 +144,8 @@ def estimate_run_seconds(trial_seconds: float, tasks: int, workers: int) -> floa
 
 def format_duration(seconds: float) -> str:
     """``seconds`` as a short human-readable duration, e.g. ``"3.2 hours"``."""
+    if seconds < 10:
+        return f"{seconds:.2g} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 2 * 3600:
