@@ -126,3 +126,13 @@ def test_reproduce_paper_scale_on_pairs_is_announced_and_refused(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "950 trials" in err and "add --force" in err
     assert not (tmp_path / "fig3a_paper_trials.csv").exists()  # nothing written
+
+
+def test_run_time_limit_from_the_environment(monkeypatch, capsys):
+    monkeypatch.setenv("LINCLIP_RUN_TIME_LIMIT", "0.5")
+    assert main(["simulate", "--n", "10000000", "--trials", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "above the limit of 0.5 s" in err
+    monkeypatch.setenv("LINCLIP_RUN_TIME_LIMIT", "soon")
+    assert main(["simulate", "--n", "10000000"]) == 2
+    assert "LINCLIP_RUN_TIME_LIMIT must be a positive number" in capsys.readouterr().err

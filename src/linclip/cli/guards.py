@@ -3,12 +3,16 @@
 Before a run estimated (:mod:`linclip.experiments.resources`) to take more than
 :data:`~linclip.experiments.resources.ANNOUNCE_SECONDS` the estimate is printed on stderr; a run
 estimated above :data:`~linclip.experiments.resources.RUN_TIME_LIMIT_SECONDS` (12 hours) is
-refused with exit status 2 unless ``--force`` is given.
+refused with exit status 2 unless ``--force`` is given. The environment variable
+``LINCLIP_RUN_TIME_LIMIT`` (seconds) replaces that limit, e.g. ``LINCLIP_RUN_TIME_LIMIT=30`` in
+a fuzz test of the command line, so that no generated argument list starts a long run.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 
 from ..experiments.resources import (
@@ -19,7 +23,24 @@ from ..experiments.resources import (
     format_duration,
 )
 
-__all__ = ["add_force_argument", "check_run_time", "config_trial_seconds"]
+__all__ = ["add_force_argument", "check_run_time", "config_trial_seconds", "run_time_limit"]
+
+#: The environment variable that replaces the run-time limit (seconds).
+LIMIT_VARIABLE = "LINCLIP_RUN_TIME_LIMIT"
+
+
+def run_time_limit() -> float:
+    """The run-time limit in seconds: ``$LINCLIP_RUN_TIME_LIMIT`` if set, else 12 hours."""
+    raw = os.environ.get(LIMIT_VARIABLE)
+    if raw is None or raw == "":
+        return RUN_TIME_LIMIT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise ValueError(f"{LIMIT_VARIABLE} must be a positive number of seconds; got {raw!r}")
+    return value
 
 
 def add_force_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -60,16 +81,17 @@ def check_run_time(
     override when the estimate is above the limit and ``force`` is false.
     """
     seconds = estimate_run_seconds(trial_seconds, tasks, workers)
-    if seconds <= ANNOUNCE_SECONDS:
+    limit = run_time_limit()
+    if seconds <= min(ANNOUNCE_SECONDS, limit):
         return seconds
     plan = (
         f"estimated run time {format_duration(seconds)} ({what} on {workers} worker "
         f"process{'es' if workers != 1 else ''}, about {format_duration(trial_seconds)} per "
         "trial)"
     )
-    if seconds > RUN_TIME_LIMIT_SECONDS and not force:
+    if seconds > limit and not force:
         raise ValueError(
-            f"{plan} is above the limit of {format_duration(RUN_TIME_LIMIT_SECONDS)}; add "
+            f"{plan} is above the limit of {format_duration(limit)}; add "
             f"--force to run it anyway, or reduce {reduce}"
         )
     print(f"python -m linclip {command}: {plan}", file=sys.stderr)
