@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 
 from ..data.model import NOISE_KINDS, NOISE_MODALITIES, SPIKE_DIRECTIONS, NoiseModel
@@ -17,6 +16,7 @@ from .common import (
     method_spec_from_args,
     model_from_args,
 )
+from .guards import add_force_argument, check_run_time
 
 __all__ = ["NAME", "HELP", "add_arguments", "add_noise_arguments", "noise_from_args", "run"]
 
@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_sampler_argument(g)
     g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     g.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    add_force_argument(g)
     add_noise_arguments(p)
 
 
@@ -145,13 +146,32 @@ def noise_params(noise: NoiseModel) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``simulate``; return the exit status."""
-    from ..experiments.grid import run_grid, summarize
+    from ..experiments.grid import run_grid, summarize, trial_samplers
+    from ..experiments.resources import cap_workers, estimate_trial_seconds
+    from ..experiments.runner import strict_json
 
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
     model = replace(model_from_args(args), noise=noise_from_args(args))  # structured noise
     spec = method_spec_from_args(args)
     learner = check_learner(args.learner)
+    if args.trials >= 1 and (args.jobs == -1 or args.jobs >= 1):
+        check_run_time(
+            NAME,
+            estimate_trial_seconds(
+                args.n,
+                model.d,
+                model.d_t,
+                [spec.method],
+                # structured noise runs on pairs (the exact sampler needs isotropic noise)
+                trial_samplers([spec], args.sampler if model.noise.is_isotropic else "pairs"),
+            ),
+            args.trials,
+            cap_workers(args.jobs, args.trials, announce=False),
+            force=args.force,
+            what=f"{args.trials} trials of n = {args.n:.3g} pairs",
+            reduce="--n or --trials",
+        )
     frame = run_grid(
         model,
         n=args.n,
@@ -197,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         },
     }
     if args.json:
-        print(json.dumps(result, allow_nan=False))
+        print(strict_json(result))
     else:
         shown = spec.label if learner == "linear" else f"{spec.label}, learner {learner}"
         print(

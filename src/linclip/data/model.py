@@ -617,24 +617,35 @@ class BimodalModel:
         Chunk ``k`` is drawn from the ``k``-th child of ``seed``, so iterating twice with the same
         seed yields the same pairs: a streaming learner can make several passes over a sample
         that never sits in memory as a whole.
+
+        The children are derived lazily, one per chunk as it is drawn: chunk ``k`` uses
+        ``SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (k,))``, exactly the ``k``-th
+        child that ``seed.spawn`` would return (on a fresh copy of ``seed``), so memory does
+        not grow with the number of chunks (:math:`n = 10^{12}` has five million).
         """
         n = check_int("n", n, minimum=0)
         chunk_size = check_int("chunk_size", chunk_size)
         ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         n_chunks = -(-n // chunk_size)
-        # spawn() mutates the parent; generate children from a copy so repeated calls agree.
-        children = np.random.SeedSequence(
-            ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size
-        ).spawn(n_chunks)
         start = check_int("start", start, minimum=0, maximum=n)
         for k in range(start // chunk_size, n_chunks):
             size = min(chunk_size, n - k * chunk_size)
-            chunk = self.sample(size, np.random.default_rng(children[k]))
+            child = _chunk_seed(ss, k)
+            chunk = self.sample(size, np.random.default_rng(child))
             cut = start - k * chunk_size
             if cut > 0:
                 chunk = chunk.subset(slice(cut, None))
             if chunk.n:
                 yield chunk
+
+
+def _chunk_seed(ss: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """The ``k``-th child of ``ss`` as ``spawn`` would make it, without spawning the others.
+
+    ``SeedSequence.spawn`` mutates its parent; children are generated as from a fresh copy
+    (counting from 0), so repeated passes over a sample agree.
+    """
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, k), pool_size=ss.pool_size)
 
 
 @dataclass(frozen=True)

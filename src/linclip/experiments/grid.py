@@ -21,6 +21,7 @@ from ..data.exact import SAMPLERS, ExactSource, exact_route
 from ..data.model import BimodalModel, PairSample, StreamingSample
 from ..filters.engine import check_learner, run_methods_with_stats
 from ..filters.spec import MethodSpec
+from .resources import cap_workers, worker_init
 from .rows import TRIAL_COLUMNS, trial_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -362,7 +363,11 @@ def run_grid(
     rho : float
         Regularisation :math:`\rho`.
     jobs : int
-        Worker processes (results do not depend on it). ``-1`` uses every core.
+        Worker processes (results do not depend on it). ``-1`` uses every core. At most one
+        per trial and one per core are started
+        (:func:`~linclip.experiments.resources.cap_workers`, which says so on stderr); each
+        exits by itself if this process dies
+        (:func:`~linclip.experiments.resources.worker_init`).
     resample_bases : bool
         Fresh random :math:`U, \tilde U` per trial.
     chunk_size : int
@@ -417,7 +422,7 @@ def run_grid(
     if not specs:
         raise ValueError("methods must name at least one method")
     trials = check_int("trials", trials)
-    jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
+    jobs = -1 if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
     teacher_learner = check_learner(teacher_learner, "teacher_learner")
     # Fails early for a method without an exact route.
@@ -449,12 +454,15 @@ def run_grid(
     ]
     results: Iterable[list[dict]]
     pool = None
+    workers = 1 if executor is not None else cap_workers(jobs, len(tasks))
     if executor is not None:
         results = executor.map(_run_task, tasks)  # in task order, whatever finishes first
-    elif jobs == 1:
+    elif workers == 1:
         results = map(_run_task, tasks)
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=worker_init, initargs=(os.getpid(),)
+        )
         results = pool.map(_run_task, tasks)
     if progress:
         from tqdm.auto import tqdm
