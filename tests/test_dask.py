@@ -276,5 +276,7 @@ def test_scheduler_without_dask_says_what_to_install(tmp_path, capsys, monkeypat
 
 def test_bad_timeout_exits_2(tmp_path, capsys):
     argv = ["reproduce", "table1", "--no-progress", "--out", str(tmp_path), "--scheduler"]
-    code = main(argv + ["local", "--scheduler-timeout", "0"])
-    assert code == 2 and "--scheduler-timeout" in capsys.readouterr().err
+    # Refused when the options are read (argparse exits with status 2), before any cluster.
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["local", "--scheduler-timeout", "0"])
+    assert exc.value.code == 2 and "--scheduler-timeout" in capsys.readouterr().err
