@@ -4,6 +4,7 @@ Usage (repository root, environment active, ``PYTHONPATH=src``)::
 
     python benchmarks/bench_exact.py            # n = 1e4, 1e6 (about a minute)
     python benchmarks/bench_exact.py --large    # adds n = 1e7 (several minutes)
+    python benchmarks/bench_exact.py --tasks    # paper-scale Figure 3a tasks (about 2 minutes)
     python benchmarks/bench_exact.py --json
 
 Each case times one trial of the Figure 3a geometry (d = 10, d̃ = 8, r = 4, γ = γ̃ = 10⁴,
@@ -17,7 +18,11 @@ Algorithm 1 ≥ 7× at n = 10⁷. Peak memory of each route is measured with tra
 separate call. The whole paper-scale figure is read from its run log
 (``book/data/fig3a_paper_run.json``), written by
 ``python -m linclip reproduce fig3a --scale paper --trials 95 --jobs 2 --sampler exact``.
-This is a script, not a test: the unit tests contain no timing assertions.
+``--tasks`` times single (η, trial) tasks of that figure (``run_fused_trial``, n = 10⁷,
+exact sampler) for each method set separately: Algorithm 1 alone, the oracle score alone, the
+issue's three methods (none, Algorithm 1, clean-label oracle) and the figure's four (adding the
+oracle score), and extrapolates each to the 950 tasks of the figure on 2 idle cores
+(CPU-seconds / 2). This is a script, not a test: the unit tests contain no timing assertions.
 """
 
 from __future__ import annotations
@@ -76,6 +81,49 @@ def _measure(fn, methods, n, seed, repeat=1):
     return wall, cpu, peak
 
 
+#: Method sets timed by --tasks (labels of the paper-scale Figure 3a methods).
+TASK_SETS = {
+    "Algorithm 1": ("teacher-split",),
+    "oracle score": ("oracle-score",),
+    "three methods": ("none", "teacher-split", "oracle-clean"),
+    "four methods": ("none", "teacher-split", "oracle-clean", "oracle-score"),
+}
+TASK_ETAS = (1.0, 0.1, 0.01)
+
+
+def _tasks(repeat: int = 2) -> list[dict]:
+    """CPU and wall time of one paper-scale task per method set and eta (exact sampler)."""
+    import dataclasses
+
+    from linclip.experiments.configs import experiment_config
+    from linclip.experiments.runner import run_fused_trial
+
+    cfg = experiment_config("fig3a", "paper", sampler="exact")
+    by_name = {m.method: m for m in cfg.methods}
+    out = []
+    for label, names in TASK_SETS.items():
+        config = dataclasses.replace(cfg, methods=tuple(by_name[k] for k in names))
+        cpu, wall = [], []
+        for eta in TASK_ETAS:
+            for t in range(repeat):
+                wall0, cpu0 = time.perf_counter(), time.process_time()
+                run_fused_trial(config, eta, t)
+                cpu.append(time.process_time() - cpu0)
+                wall.append(time.perf_counter() - wall0)
+        per_task = float(np.mean(cpu))
+        out.append(
+            dict(
+                methods=label,
+                etas=list(TASK_ETAS),
+                tasks_timed=len(cpu),
+                cpu_s=per_task,
+                wall_s=float(np.mean(wall)),
+                figure_min_2_cores=950 * per_task / 2 / 60,
+            )
+        )
+    return out
+
+
 def _figure() -> dict | None:
     """Wall time, CPU-seconds of the tasks, and sessions of the committed paper-scale run."""
     if not RUN_LOG.exists():
@@ -96,8 +144,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", action="store_true", help="add the n = 1e7 cases")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--tasks", action="store_true", help="only time paper-scale Figure 3a tasks"
+    )
     args = parser.parse_args(argv)
     load0 = os.getloadavg()
+    if args.tasks:
+        tasks = _tasks()
+        load1 = os.getloadavg()
+        if args.json:
+            print(json.dumps(dict(tasks=tasks, load_average=(load0, load1))))
+            return 0
+        print(f"load average at start {load0[0]:.1f}, at end {load1[0]:.1f} (2 cores)")
+        print(
+            f"{'methods':<14} {'CPU s/task':>10} {'wall s/task':>11} {'figure, 2 idle cores':>21}"
+        )
+        for row in tasks:
+            print(
+                f"{row['methods']:<14} {row['cpu_s']:>10.3f} {row['wall_s']:>11.3f} "
+                f"{row['figure_min_2_cores']:>17.1f} min"
+            )
+        return 0
     rows = []
     for case, (methods, ns, large, target) in CASES.items():
         _exact(methods, 1000, 0)  # warm-up (imports, caches) outside the timing

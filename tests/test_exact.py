@@ -268,6 +268,93 @@ def test_residual_step_broken_variants_are_rejected(monkeypatch, filtered_refere
         assert max(z) > 8, (broken.__name__, z)
 
 
+# ------------------------------------- the joint law of (W^T E, E^T E) at small m (§2)
+# The residual rows e_i ~ N(0, C) of a cell enter only through W^T E (its first row is the
+# sum of e) and E^T E. A sampler can draw each of the two with the right marginal law and
+# still get their joint law wrong (E^T E ~ Wishart(m, C) drawn apart from G: an O(1/m) error,
+# invisible in S at large m). At small m the residual scatter H^T H = E^T E - (W^T E)^T
+# (W^T W)^-1 (W^T E), Wishart(m - q, C) and independent of W^T E, exposes it: the wrong joint
+# law inflates its variance by a factor of about (m + q)/(m - q).
+_L_RES = np.array([[1.0, 0.0, 0.0], [0.5, 0.8, 0.0], [-0.3, 0.4, 0.6], [0.2, -0.5, 0.9]])
+_JOINT_CASES = [(2, 1), (3, 1), (5, 1), (3, 2), (5, 3)]  # (m, q)
+_IU4 = np.triu_indices(4)
+
+
+def _regressors(m: int, q: int) -> np.ndarray:
+    """A fixed m × q regressor matrix [1, v_i^T] (full column rank)."""
+    v = np.random.default_rng(100 * m + q).normal(size=(m, q - 1))
+    return np.hstack([np.ones((m, 1)), v])
+
+
+def _joint_stats(W: np.ndarray, We: np.ndarray, EtE: np.ndarray) -> np.ndarray:
+    """Entries of W^T E, E^T E and the residual scatter H^T H (upper triangles), per draw."""
+    HtH = EtE - We.transpose(0, 2, 1) @ np.linalg.solve(W.T @ W, We)
+    return np.hstack([We.reshape(len(We), -1), EtE[:, _IU4[0], _IU4[1]], HtH[:, _IU4[0], _IU4[1]]])
+
+
+def _joint_reference(m: int, q: int, draws: int, seed: int) -> np.ndarray:
+    """The statistics of generated residual rows E (m × 4, rows iid N(0, L L^T))."""
+    W = _regressors(m, q)
+    E = np.random.default_rng(seed).standard_normal((draws, m, 3)) @ _L_RES.T
+    return _joint_stats(W, W.T @ E, E.transpose(0, 2, 1) @ E)
+
+
+def _joint_exact(m, q, draws, seed, residual_sums=None):
+    W = _regressors(m, q)
+    fn = residual_sums or exact._residual_sums
+    rng = np.random.default_rng(seed)
+    We, EtE = zip(*(fn(W.T @ W, None, _L_RES, rng) for _ in range(draws)), strict=True)
+    return _joint_stats(W, np.array(We), np.array(EtE))
+
+
+def _broken_independent(gram, rows, L_c, rng):
+    """Right marginals, wrong joint law: E^T E ~ Wishart(m, C) drawn apart from W^T E."""
+    We, _ = _RESIDUAL_SUMS(gram, rows, L_c, rng)
+    m = int(round(gram[0, 0]))
+    return We, L_c @ exact._wishart(m, L_c.shape[1], rng) @ L_c.T
+
+
+def _broken_no_wishart(gram, rows, L_c, rng):
+    """Drops the H^T H term: E^T E = G^T G only."""
+    R = np.linalg.cholesky(gram).T
+    G = rng.standard_normal((gram.shape[0], L_c.shape[1])) @ L_c.T
+    return R.T @ G, G.T @ G
+
+
+@pytest.fixture(scope="module")
+def joint_reference():
+    return {(m, q): _joint_reference(m, q, 6000, 31 + m + q) for m, q in _JOINT_CASES}
+
+
+def _ks_residual_trace(got: np.ndarray, ref: np.ndarray) -> float:
+    """KS p-value of tr(H^T H), the residual scatter's trace."""
+    diag = [k for k, (i, j) in enumerate(zip(*_IU4, strict=True)) if i == j]
+    cols = -len(_IU4[0]) + np.array(diag)
+    return float(stats.ks_2samp(got[:, cols].sum(1), ref[:, cols].sum(1)).pvalue)
+
+
+def test_residual_sums_joint_law_small_m(joint_reference):
+    for (m, q), ref in joint_reference.items():
+        got = _joint_exact(m, q, 6000, 7 + m + q)
+        z_mean, z_var = _max_z(got, ref)
+        ks = _ks_residual_trace(got, ref)
+        print(f"m={m} q={q}: max|z| mean {z_mean:.2f}, variance {z_var:.2f}; KS p {ks:.3f}")
+        assert z_mean < 4.5 and z_var < 4.5, (m, q, z_mean, z_var)
+        assert ks > 1e-3, (m, q, ks)
+
+
+@pytest.mark.parametrize("broken", [_broken_independent, _broken_no_wishart])
+def test_residual_sums_joint_law_rejects_broken(broken, joint_reference):
+    worst = []
+    for (m, q), ref in joint_reference.items():
+        got = _joint_exact(m, q, 6000, 7 + m + q, residual_sums=broken)
+        z = max(_max_z(got, ref))
+        ks = _ks_residual_trace(got, ref)
+        print(f"{broken.__name__} m={m} q={q}: max|z| {z:.1f}, KS p {ks:.2g}")
+        worst.append(z)
+        assert z > 8, (broken.__name__, m, q, z)
+
+
 def test_filtered_cells_partition_the_rows():
     rng = np.random.default_rng(3)
     cells = filtered_group_scatters(
@@ -277,10 +364,29 @@ def test_filtered_cells_partition_the_rows():
     assert 3 not in cells  # no pair scores above 0 for both M and -M
 
 
+def test_filtered_draws_do_not_depend_on_the_block_size():
+    """The normals fill each block row by row, so any block size gives the same virtual
+    pairs: the same cells, the same sums up to rounding."""
+    cov = MODEL.component_covariance(True)
+    out = [
+        filtered_group_scatters(
+            cov, 3000, 6, [M_FIXED, M_ORACLE], [THETA, 0.0], np.random.default_rng(5), block=b
+        )
+        for b in (7, 1000, 1 << 13)
+    ]
+    for cells in out[1:]:
+        assert cells.keys() == out[0].keys()
+        for c, s in cells.items():
+            assert s.m == out[0][c].m
+            assert np.allclose(s.second, out[0][c].second, rtol=1e-12, atol=1e-9)
+
+
 def test_filtered_bad_input():
     cov = MODEL.component_covariance(True)
     with pytest.raises(ValueError, match="equal length"):
         filtered_group_scatters(cov, 10, 6, [M_FIXED], [], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="block"):
+        filtered_group_scatters(cov, 10, 6, [M_FIXED], [0.0], np.random.default_rng(0), block=0)
 
 
 # --------------------------------------------------- whole trials through the engine

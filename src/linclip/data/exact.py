@@ -200,8 +200,9 @@ def sample_cross_covariance(
 #: one by one (the rotation needs a full-rank Gram matrix, and small cells are cheap).
 _DIRECT_ROWS = 64
 
-#: Pairs projected per block in a filtered group (memory O(block * 2r)).
-_BLOCK = 1 << 17
+#: Pairs projected per block in a filtered group: the block (8192 × 2r doubles) stays in the
+#: cache through the scoring, compressing and summing passes; the draws do not depend on it.
+_BLOCK = 1 << 13
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,7 @@ def filtered_group_scatters(
     rng: np.random.Generator,
     *,
     direct_rows: int = _DIRECT_ROWS,
+    block: int = _BLOCK,
 ) -> dict[int, Scatter]:
     r"""Statistics of ``m`` iid :math:`N(0,\Sigma)` pairs, split by threshold filters.
 
@@ -424,6 +426,8 @@ def filtered_group_scatters(
     direct_rows : int
         Cells with at most ``2r + 1 + direct_rows`` pairs draw their residual rows one by one
         (exact either way; exposed so that the tests exercise both routes).
+    block : int
+        Pairs projected per block (memory and cache use; the draws do not depend on it).
 
     Returns
     -------
@@ -434,6 +438,7 @@ def filtered_group_scatters(
     if len(matrices) != len(thetas) or not matrices:
         raise ValueError("matrices and thetas must be non-empty and of equal length")
     limit_extra = check_int("direct_rows", direct_rows, minimum=0)
+    block = check_int("block", block, minimum=1)
     D = cov.shape[0]
     P = _projection(matrices, d, D - d)
     n_a = int(np.count_nonzero(P[:d].any(axis=0)))
@@ -446,14 +451,14 @@ def filtered_group_scatters(
     # Rotate v so that the first form is diagonal: its score is a weighted sum of squares.
     lam, rot = np.linalg.eigh(L_p.T @ (half + half.T) @ L_p)
     L_p = L_p @ rot
-    # Further scores as (v X_j) . (v Y_j), from a rank factorisation of the core.
-    factors = []
+    # Further scores, diagonalised too: v^T H_j v = sum_l mu_l (v . o_l)^2 over the few
+    # directions o_l the form uses (2r of them for a rank-r score matrix).
+    others = []
     for core in cores[1:]:
-        u, sig, vt = np.linalg.svd(core, full_matrices=False)
-        keep = sig > 1e-12 * max(float(sig[0]), 1e-300)
-        X = L_p[:n_a].T @ (u[:, keep] * sig[keep])
-        Y = L_p[n_a:].T @ vt[keep].T
-        factors.append((X, Y))
+        G = L_p[:n_a].T @ core @ L_p[n_a:]
+        mu, vecs = np.linalg.eigh((G + G.T) / 2)
+        keep = np.abs(mu) > 1e-12 * max(float(np.abs(mu).max()), 1e-300)
+        others.append((np.ascontiguousarray(vecs[:, keep]), mu[keep]))
     k_p = L_p.shape[1]
     # Regression of w on v: K = Cov(w, v), residual covariance C = Sigma - K K^T.
     K = cov @ P @ np.linalg.pinv(L_p).T
@@ -466,40 +471,41 @@ def filtered_group_scatters(
     sum_vv = np.zeros((n_cells, k_p, k_p))
     kept_rows: list[list[np.ndarray]] = [[] for _ in range(n_cells)]
     limit = q + limit_extra
-    ones = np.ones(min(_BLOCK, max(m, 1)))
+    rows_per_block = min(block, max(m, 1))
+    # Buffers reused block after block (cache-resident). The normals fill them row by row,
+    # so the stream of draws does not depend on the block size.
+    v_buf = np.empty((rows_per_block, k_p))
+    sq_buf = np.empty((rows_per_block, k_p))
+    ones = np.ones(rows_per_block)
     done = 0
     while done < m:
-        block = min(_BLOCK, m - done)
-        done += block
-        v = rng.standard_normal((block, k_p))
-        first = (v * v) @ lam
-        cell = (first > thetas[0]).astype(np.int64)
-        for j, (X, Y) in enumerate(factors, start=1):
-            score = first if same[j] else np.einsum("ij,ij->i", v @ X, v @ Y)
-            cell += (score > thetas[j]).astype(np.int64) << j
-        # The largest cell is the rest: its sums are the block's minus the others'.
-        hits = np.bincount(cell, minlength=n_cells)
-        rest = int(np.argmax(hits))
-        left_v = ones[:block] @ v
-        left_vv = v.T @ v
+        b = min(rows_per_block, m - done)
+        done += b
+        v = v_buf[:b]
+        rng.standard_normal(out=v)
+        sq = np.multiply(v, v, out=sq_buf[:b])
+        first = sq @ lam
+        cell = (first > thetas[0]).view(np.uint8)
+        for j, (vecs, mu) in enumerate(others, start=1):
+            if same[j]:
+                score = first
+            else:
+                z = v @ vecs
+                score = np.multiply(z, z, out=z) @ mu
+            cell = cell | ((score > thetas[j]).view(np.uint8) << j)
+        # Each cell's sums from its own rows: compressing is far cheaper than a Gram matrix,
+        # so no cell is obtained as the block's total minus the others.
         for c in range(n_cells):
-            mc = int(hits[c])
-            if mc == 0 or c == rest:
+            mask = cell.view(np.bool_) if n_cells == 2 and c == 1 else cell == c
+            vc = np.compress(mask, v, axis=0)
+            mc = vc.shape[0]
+            if mc == 0:
                 continue
-            vc = np.compress(cell == c, v, axis=0)
             if count[c] <= limit:
                 kept_rows[c].append(vc)
             count[c] += mc
-            s, ss = ones[:mc] @ vc, vc.T @ vc
-            sum_v[c] += s
-            sum_vv[c] += ss
-            left_v -= s
-            left_vv -= ss
-        if count[rest] <= limit:
-            kept_rows[rest].append(np.compress(cell == rest, v, axis=0))
-        count[rest] += int(hits[rest])
-        sum_v[rest] += left_v
-        sum_vv[rest] += left_vv
+            sum_v[c] += ones[:mc] @ vc
+            sum_vv[c] += vc.T @ vc
 
     out: dict[int, Scatter] = {}
     for c in range(n_cells):
