@@ -33,7 +33,7 @@ import numpy as np
 
 from .._knobs import FILTERING_METHODS, SCORE_FILTERS, SCORES
 from .._validate import check_fraction, check_int
-from ..data.model import BimodalModel
+from ..data.model import BimodalModel, PairSample
 from ..filters.spec import MethodSpec
 from .grid import run_grid
 
@@ -473,8 +473,14 @@ def score_diagnostics(
     rows = []
     for t in range(trials):
         m, sample = trial_source(model.with_eta(eta), n, t, seed=seed)
+        if not isinstance(sample, PairSample):
+            raise ValueError(
+                f"n = {n} pairs are streamed, not held in memory; score_diagnostics needs "
+                "n <= linclip.experiments.grid.IN_MEMORY_LIMIT"
+            )
         outcomes = run_methods(sample, specs, m.r, U=m.U, U_t=m.U_t)
         pool = sample.split(n // 2)[1] if method == "teacher-split" else sample
+        labels = np.asarray(pool.clean, dtype=bool)
         teacher = outcomes[0].teacher
         if teacher is None:  # the oracle: identity embeddings in signal coordinates
             from ..learners.contrastive import Encoders
@@ -491,7 +497,7 @@ def score_diagnostics(
                 sc = bilinear_score(pool.x, pool.xt, teacher_score_matrix(teacher))
             mask = top_fraction_mask(sc, q, m.r)
             mom = kept_set_moments(pool.x, pool.xt, m.U, m.U_t, mask)
-            clean = mask & pool.clean
+            clean = mask & labels
             u_clean = pool.x[clean] @ m.U
             ev = mom.spectrum_u
             rows.append(
@@ -504,7 +510,7 @@ def score_diagnostics(
                     score=spec.score,
                     err=subspace_error(out.student, m.U, m.U_t).err,
                     predicted_err=anisotropic_first_order(mom, m.d, m.d_t, m.gamma, m.gamma_t).err,
-                    kept_clean_fraction=float(pool.clean[mask].mean()),
+                    kept_clean_fraction=float(labels[mask].mean()),
                     spectrum_min=float(ev[0]),
                     spectrum_max=float(ev[-1]),
                     anisotropy=float(ev[0] / ev[-1]),
