@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "score_pair_specs",
     "paired_score_ratios",
+    "SWEEP_COLUMNS",
     "block_path",
     "run_score_sweep",
     "load_score_sweep",
@@ -53,6 +54,28 @@ __all__ = [
 ]
 
 _KEYS = ("method", "eta", "n", "keep_fraction")
+
+#: Columns of a sweep block's CSV: a projection of
+#: :data:`linclip.experiments.rows.TRIAL_COLUMNS` (the model's dimensions and SNR are in the
+#: run log), errors to 8 significant digits.
+SWEEP_COLUMNS = [
+    "eta",
+    "n",
+    "trial",
+    "method",
+    "keep_fraction",
+    "score",
+    "err",
+    "err_x",
+    "err_xt",
+    "kept_fraction",
+    "kept_clean_fraction",
+    "n_kept",
+    "threshold",
+    "teacher_err",
+    "teacher_distortion",
+    "sampler",
+]
 
 
 def score_pair_specs(
@@ -277,8 +300,9 @@ def run_score_sweep(
                 jobs=jobs,
                 progress=progress,
             )
-            frame.to_csv(path, index=False)
-            frames.append(frame)
+            frame = frame[SWEEP_COLUMNS]
+            frame.to_csv(path, index=False, float_format="%.8g")
+            frames.append(pd.read_csv(path))
             log["blocks"].append(
                 dict(
                     file=path.name,
