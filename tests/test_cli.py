@@ -313,7 +313,7 @@ def test_simulate_bad_learner_is_one_line(capsys):
     assert "--learner" in err and "linear" in err and "Traceback" not in err
     from linclip import BimodalModel, run_grid
 
-    with pytest.raises(ValueError, match="learner must be one of linear, pca; got 'svm'"):
+    with pytest.raises(ValueError, match="learner must be one of linear, pca, infonce; got 'svm'"):
         run_grid(BimodalModel(d=6, d_t=5, r=2), n=300, eta=0.5, learner="svm")
 
 

@@ -2,7 +2,9 @@ r"""Learners: the closed-form linear contrastive learner, gradient descent, per-
 
 * :mod:`linclip.learners.contrastive` — the cross-covariance, the closed-form minimiser, the
   loss and plain gradient descent (brief §2);
-* :mod:`linclip.learners.pca` — per-modality PCA, the paper's :math:`\eta = 0` reference.
+* :mod:`linclip.learners.pca` — per-modality PCA, the paper's :math:`\eta = 0` reference;
+* :mod:`linclip.learners.infonce` — CLIP's loss (symmetric InfoNCE with normalised
+  embeddings) on linear encoders, trained by minibatch Adam.
 
 :data:`LEARNERS` names the learners the engine can train as the student.
 """
@@ -21,11 +23,20 @@ from .contrastive import (
     loss_gradients,
     min_pairs_for_rank,
 )
+from .infonce import (
+    InfoNCEOptions,
+    InfoNCETrace,
+    infonce_encoders,
+    infonce_loss,
+    infonce_loss_and_grad,
+    train_infonce,
+)
 from .pca import fit_pca, pca_encoders
 
 #: Learners the engine can train as the student: ``linear`` (the closed-form contrastive
-#: learner) and ``pca`` (per-modality PCA, which ignores the pairing).
-LEARNERS = ("linear", "pca")
+#: learner), ``pca`` (per-modality PCA, which ignores the pairing) and ``infonce`` (CLIP's
+#: loss on linear encoders, :func:`~linclip.learners.infonce.infonce_encoders`).
+LEARNERS = ("linear", "pca", "infonce")
 
 __all__ = [
     "LEARNERS",
@@ -43,4 +54,10 @@ __all__ = [
     "loss_gradients",
     "gradient_descent",
     "min_pairs_for_rank",
+    "InfoNCEOptions",
+    "InfoNCETrace",
+    "infonce_encoders",
+    "infonce_loss",
+    "infonce_loss_and_grad",
+    "train_infonce",
 ]
