@@ -75,6 +75,8 @@ SWEEP_COLUMNS = [
     "teacher_err",
     "teacher_distortion",
     "sampler",
+    "learner",
+    "teacher_learner",
 ]
 
 
@@ -226,6 +228,8 @@ def run_score_sweep(
     jobs: int = 1,
     progress: bool = False,
     command: str = "",
+    learner: str = "linear",
+    teacher_learner: str | None = None,
 ) -> pd.DataFrame:
     r"""Run (or resume) a paired cosine-against-bilinear sweep and return all its trial rows.
 
@@ -254,6 +258,12 @@ def run_score_sweep(
         Progress bar over the trials of each block.
     command : str
         The command line, recorded in the run log.
+    learner : {"linear", "pca", "infonce"}
+        The students' learner (InfoNCE with its default
+        :class:`~linclip.learners.infonce.InfoNCEOptions`).
+    teacher_learner : str, optional
+        The teachers' learner; default: the same as ``learner`` (the teacher is the model
+        itself).
 
     Notes
     -----
@@ -266,6 +276,7 @@ def run_score_sweep(
     out.mkdir(parents=True, exist_ok=True)
     specs = score_pair_specs(methods, keep_fractions)
     trials = check_int("trials", trials)
+    teacher_learner = learner if teacher_learner is None else teacher_learner
     model_dict = asdict(model)
     log_path = out / "run.json"
     log = json.loads(log_path.read_text()) if log_path.exists() else {"runs": [], "blocks": []}
@@ -280,6 +291,8 @@ def run_score_sweep(
             methods=list(methods),
             trials=trials,
             seed=seed,
+            learner=learner,
+            teacher_learner=teacher_learner,
         )
     )
     frames = []
@@ -299,6 +312,8 @@ def run_score_sweep(
                 seed=seed,
                 jobs=jobs,
                 progress=progress,
+                learner=learner,
+                teacher_learner=teacher_learner,
             )
             frame = frame[SWEEP_COLUMNS]
             frame.to_csv(path, index=False, float_format="%.8g")
@@ -578,6 +593,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="root seed")
     p.add_argument("--jobs", type=int, default=1, help="worker processes")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p.add_argument(
+        "--learner",
+        choices=("linear", "pca", "infonce"),
+        default="linear",
+        help="the students' learner (infonce: default InfoNCEOptions)",
+    )
+    p.add_argument(
+        "--teacher-learner",
+        choices=("linear", "pca", "infonce"),
+        default=None,
+        help="the teachers' learner (default: the same as --learner)",
+    )
     args = p.parse_args(argv)
     try:
         model = BimodalModel(
@@ -594,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             jobs=args.jobs,
             progress=args.progress,
+            learner=args.learner,
+            teacher_learner=args.teacher_learner,
             command=" ".join(["python -m linclip.experiments.score_comparison", *sys.argv[1:]])
             if argv is None
             else " ".join(["python -m linclip.experiments.score_comparison", *argv]),
