@@ -125,6 +125,7 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
         "--noise-modality": "text (x~)",
         "--noise-directions": "orthogonal",
         "--force": "estimated run time",
+        "--score": "cosine",
     }
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {opt: a for a in sub.choices["simulate"]._actions for opt in a.option_strings}

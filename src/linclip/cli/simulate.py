@@ -7,6 +7,8 @@ from dataclasses import replace
 
 from ..data.model import NOISE_KINDS, NOISE_MODALITIES, SPIKE_DIRECTIONS, NoiseModel
 from ..filters.engine import check_learner
+from ..filters.scores import FILTERING_METHODS, SCORES
+from ..filters.spec import MethodSpec
 from ..learners import LEARNERS
 from .common import (
     _finite_or_none,
@@ -18,7 +20,16 @@ from .common import (
 )
 from .guards import add_force_argument, check_run_time
 
-__all__ = ["NAME", "HELP", "add_arguments", "add_noise_arguments", "noise_from_args", "run"]
+__all__ = [
+    "NAME",
+    "HELP",
+    "add_arguments",
+    "add_noise_arguments",
+    "noise_from_args",
+    "add_score_argument",
+    "score_spec_from_args",
+    "run",
+]
 
 NAME = "simulate"
 HELP = "simulate the linear contrastive learner with or without filtering"
@@ -46,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="worker processes; results do not depend on it (default 1, -1 = all)",
     )
     add_sampler_argument(g)
+    add_score_argument(p)
     g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     g.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     add_force_argument(g)
@@ -153,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
     model = replace(model_from_args(args), noise=noise_from_args(args))  # structured noise
-    spec = method_spec_from_args(args)
+    spec = score_spec_from_args(method_spec_from_args(args), args)
     learner = check_learner(args.learner)
     if args.trials >= 1 and (args.jobs == -1 or args.jobs >= 1):
         check_run_time(
@@ -197,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         "trials": int(row.trials),
         "learner": learner,
         "sampler": str(frame["sampler"].iloc[0]),
+        "score": str(frame["score"].iloc[0]),
         "params": {
             "learner": learner,
             "n": args.n,
@@ -214,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
             "jobs": args.jobs,
             "sampler": args.sampler,
             **noise_params(model.noise),  # structured noise
+            "score": spec.score,
         },
     }
     if args.json:
@@ -239,3 +253,36 @@ def run(args: argparse.Namespace) -> int:
             f"{result['kept_clean_fraction_mean']:.4f}"
         )
     return 0
+
+
+# --- --score (Part III, "The CLIP score: cosine against bilinear"; keep these lines together) ---
+def add_score_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--score {bilinear,cosine}`` option: what the teacher and oracle-score filters rank by."""
+    p.add_argument_group("filter score").add_argument(
+        "--score",
+        choices=SCORES,
+        default="bilinear",
+        help="what the filtering methods (teacher, teacher-split, oracle-score) rank pairs by: "
+        "bilinear, the paper's score x^T M x~ (M = G^T G~ of the teacher, U U~^T of the "
+        "oracle), or cosine, the cosine of the two embeddings cos(G x, G~ x~) (the CLIP score "
+        "of DataComp and DFN; cos(U^T x, U~^T x~) for the oracle), whose --theta is then a "
+        "cosine in [-1, 1]. --score cosine with a method that does not filter by a score "
+        "(none, oracle-clean) is an error; it needs generated pairs (--sampler pairs or "
+        "auto). Recorded in the JSON output (default bilinear)",
+    )
+
+
+def score_spec_from_args(spec: MethodSpec, args: argparse.Namespace) -> MethodSpec:
+    """``spec`` with the score of ``--score``; ``ValueError`` for a non-filtering method."""
+    score = getattr(args, "score", "bilinear")
+    if score == spec.score:
+        return spec
+    if spec.method not in FILTERING_METHODS:
+        raise ValueError(
+            f"--score {score} applies only to the filtering methods "
+            f"({', '.join(FILTERING_METHODS)}); method is {spec.method!r}"
+        )
+    return replace(spec, score=score)
+
+
+# --- end of --score lines ---------------------------------------------------------------------
