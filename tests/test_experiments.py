@@ -38,6 +38,7 @@ def test_method_spec_defaults_and_labels():
         "method": "teacher",
         "theta": None,
         "keep_fraction": 0.1,
+        "score": "bilinear",
     }
     with pytest.raises(ValueError, match="method must be one of none, teacher"):
         MethodSpec("bogus")

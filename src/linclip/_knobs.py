@@ -8,12 +8,31 @@ from __future__ import annotations
 
 from ._validate import check_fraction, check_real
 
-__all__ = ["METHODS", "FILTERING_METHODS", "check_filter_knob"]
+__all__ = [
+    "METHODS",
+    "FILTERING_METHODS",
+    "GIVEN_TEACHER",
+    "ENGINE_METHODS",
+    "SCORE_FILTERS",
+    "SCORES",
+    "check_filter_knob",
+    "check_score",
+]
 
 #: The five methods (see :mod:`linclip.filters`).
 METHODS = ("none", "teacher", "teacher-split", "oracle-score", "oracle-clean")
 #: The methods that filter by a score (they take a threshold or a kept fraction).
 FILTERING_METHODS = ("teacher", "teacher-split", "oracle-score")
+#: A filter by the score of an encoder pair handed to the engine (``teacher=``): the building
+#: block of iterated self-filtering, where the student of one round is the next round's teacher.
+GIVEN_TEACHER = "given-teacher"
+#: Everything the engine runs: the paper's five methods and :data:`GIVEN_TEACHER`.
+ENGINE_METHODS = (*METHODS, GIVEN_TEACHER)
+#: The engine's score filters (they take a threshold or a kept fraction, and a score).
+SCORE_FILTERS = (*FILTERING_METHODS, GIVEN_TEACHER)
+#: Scores a filter can rank pairs by: ``bilinear`` (the paper's :math:`x^\top M\tilde x`) and
+#: ``cosine`` (the cosine of the two embeddings, the "CLIP score" of DataComp and DFN).
+SCORES = ("bilinear", "cosine")
 
 
 def check_filter_knob(
@@ -30,7 +49,7 @@ def check_filter_knob(
     it is set (the paper's untuned choice is 0) and raise otherwise. The other methods take
     neither.
     """
-    if method in FILTERING_METHODS:
+    if method in SCORE_FILTERS:
         if theta is not None and keep_fraction is not None:
             raise ValueError(
                 f"method {method!r} takes at most one of theta (threshold) and "
@@ -52,3 +71,19 @@ def check_filter_knob(
     if keep_fraction is not None:
         keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
     return theta, keep_fraction
+
+
+def check_score(method: str, score: str) -> str:
+    """Return ``score`` if it is one of :data:`SCORES` and ``method`` filters by a score.
+
+    Only the score filters (:data:`SCORE_FILTERS`) rank pairs; the other methods accept the
+    default ``"bilinear"`` (which then means nothing) and refuse ``"cosine"``.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
+    if score != "bilinear" and method not in SCORE_FILTERS:
+        raise ValueError(
+            f"method {method!r} does not filter by a score; score={score!r} applies only to "
+            f"{', '.join(SCORE_FILTERS)}"
+        )
+    return score

@@ -509,7 +509,9 @@ def filtered_group_scatters(
 
 
 # ======================================================================== the exact source
-def exact_route(method: str, theta: float | None, keep_fraction: float | None) -> str | None:
+def exact_route(
+    method: str, theta: float | None, keep_fraction: float | None, score: str = "bilinear"
+) -> str | None:
     r"""``None`` if ``method`` with its knob has an exact sampler, else why it has none.
 
     Exact routes: ``none``, ``oracle-clean``, and ``teacher-split`` / ``oracle-score`` with a
@@ -517,6 +519,11 @@ def exact_route(method: str, theta: float | None, keep_fraction: float | None) -
     it was trained on) and kept-fraction rules (a top-:math:`q` rule couples all pairs through
     the :math:`q`-quantile) have none.
     """
+    if score != "bilinear":
+        return (
+            f"the {score} score of method {method!r} has no exact sampler: the exact route "
+            "needs a score linear in each modality (the bilinear score)"
+        )
     if method == "teacher":
         return (
             "method 'teacher' (the full-sample teacher) has no exact sampler: its filter "
@@ -531,6 +538,11 @@ def exact_route(method: str, theta: float | None, keep_fraction: float | None) -
     if method not in EXACT_METHODS:
         return f"method {method!r} has no exact sampler"
     return None
+
+
+def _matrix(scorer: object) -> np.ndarray:
+    """The bilinear score matrix of a scorer (a ``PairScorer`` or a bare matrix)."""
+    return np.asarray(getattr(scorer, "M", scorer), dtype=float)
 
 
 def _no_route(reason: str) -> ValueError:
@@ -647,8 +659,15 @@ class ExactSource:
         """
         from .sources import TrialStats
 
+        if getattr(request, "pairs", False):
+            raise _no_route(
+                "this learner trains on the pairs themselves (StatsRequest(pairs=True)); "
+                "an exact sampler draws only their moments"
+            )
         for k in request.kept:
-            reason = exact_route(k.scorer, k.theta, k.keep_fraction)
+            reason = exact_route(
+                k.scorer, k.theta, k.keep_fraction, getattr(k, "score", "bilinear")
+            )
             if reason is not None:
                 raise _no_route(reason)
         model, n = self.model, self._n
@@ -668,7 +687,7 @@ class ExactSource:
         c_first = int(rng.binomial(n_first, model.eta))
         c_second = int(rng.binomial(n - n_first, model.eta)) if split else 0
         counts = {True: (c_first, c_second), False: (n_first - c_first, n - n_first - c_second)}
-        M_o = [score_matrix("oracle-score", None)] * len(o_thetas) if o_thetas else []
+        M_o = [_matrix(score_matrix("oracle-score", None))] * len(o_thetas) if o_thetas else []
         first = {k: self._draw(k, counts[k][0], M_o, o_thetas, rng) for k in (True, False)}
         second: dict[bool, dict[int, Scatter]] = {True: {}, False: {}}
 
@@ -689,7 +708,7 @@ class ExactSource:
             first_acc = self._accumulator(s, c)
             ms = list(M_o)
             if s_thetas:
-                ms = [score_matrix("teacher-split", first_acc)] * len(s_thetas) + ms
+                ms = [_matrix(score_matrix("teacher-split", first_acc))] * len(s_thetas) + ms
             ths = s_thetas + o_thetas
             second = {k: self._draw(k, counts[k][1], ms, ths, rng) for k in (True, False)}
         parts = [("a", first), ("b", second)]

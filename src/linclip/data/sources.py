@@ -42,6 +42,7 @@ from .model import PairSample, StreamingSample
 
 __all__ = [
     "SCORERS",
+    "PairScorer",
     "POOLS",
     "MomentAccumulator",
     "KeptRequest",
@@ -52,8 +53,9 @@ __all__ = [
     "as_source",
 ]
 
-#: Score matrices a kept set can be filtered with.
-SCORERS = ("teacher", "teacher-split", "oracle-score")
+#: Score matrices a kept set can be filtered with (``given-teacher``: an encoder pair handed to
+#: the engine).
+SCORERS = ("teacher", "teacher-split", "oracle-score", "given-teacher")
 #: Pools a score filter can act on: all pairs, or the second half (Algorithm 1).
 POOLS = ("all", "second")
 
@@ -78,9 +80,11 @@ class MomentAccumulator(CrossCovarianceAccumulator):
     True
     """
 
-    def __init__(self, d: int, d_t: int, *, full: bool = False) -> None:
+    def __init__(self, d: int, d_t: int, *, full: bool = False, keep_pairs: bool = False) -> None:
         super().__init__(d, d_t)
         self.full = bool(full)
+        self.keep_pairs = bool(keep_pairs)
+        self._pieces: list[PairSample] = []
         self.n_clean: int | None = 0
         self._sum_xx = np.zeros((self.d, self.d)) if full else None
         self._sum_xtxt = np.zeros((self.d_t, self.d_t)) if full else None
@@ -145,6 +149,8 @@ class MomentAccumulator(CrossCovarianceAccumulator):
             self.n_clean += int(np.count_nonzero(piece.clean))
         if piece.n == 0:
             return self
+        if self.keep_pairs:
+            self._pieces.append(piece)
         self.update(piece.x, piece.xt)
         if self.full:
             assert self._sum_xx is not None and self._sum_xtxt is not None
@@ -154,6 +160,35 @@ class MomentAccumulator(CrossCovarianceAccumulator):
             self._sum_xx += xc.T @ xc
             self._sum_xtxt += xtc.T @ xtc
         return self
+
+    def pairs(self) -> PairSample:
+        r"""The pairs themselves, in the order added (needs ``keep_pairs=True``).
+
+        Learners that are not functions of the moments (InfoNCE) train on these.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> acc = MomentAccumulator(3, 2, keep_pairs=True)
+        >>> piece = PairSample(rng.standard_normal((5, 3)), rng.standard_normal((5, 2)))
+        >>> _ = acc.add(piece.subset(slice(0, 2))).add(piece.subset(slice(2, None)))
+        >>> bool(np.array_equal(acc.pairs().x, piece.x))
+        True
+        """
+        if not self.keep_pairs:
+            raise ValueError(
+                "these statistics do not keep their pairs; request them with "
+                "StatsRequest(pairs=True) (or MomentAccumulator(..., keep_pairs=True))"
+            )
+        if not self._pieces:
+            return PairSample(np.empty((0, self.d)), np.empty((0, self.d_t)))
+        labelled = all(p.clean is not None for p in self._pieces)
+        return PairSample(
+            np.concatenate([p.x for p in self._pieces]),
+            np.concatenate([p.xt for p in self._pieces]),
+            np.concatenate([p.clean for p in self._pieces]) if labelled else None,
+        )
 
     def _auto(self, total: np.ndarray | None, sums: np.ndarray, name: str) -> np.ndarray:
         if total is None:
@@ -188,12 +223,15 @@ class KeptRequest:
         Threshold :math:`\theta`: keep score :math:`> \theta`.
     keep_fraction : float or None
         Kept fraction :math:`q`: keep the :math:`\lceil q\,n_{pool}\rceil` best scores.
+    score : {"bilinear", "cosine"}
+        Rank by the bilinear score or by the cosine of the embeddings (:class:`PairScorer`).
     """
 
     scorer: str
     pool: str
     theta: float | None = None
     keep_fraction: float | None = None
+    score: str = "bilinear"
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
@@ -202,6 +240,8 @@ class KeptRequest:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}; got {self.pool!r}")
         if (self.theta is None) == (self.keep_fraction is None):
             raise ValueError("a kept set needs exactly one of theta and keep_fraction")
+        if self.score not in ("bilinear", "cosine"):
+            raise ValueError(f"score must be 'bilinear' or 'cosine'; got {self.score!r}")
 
 
 @dataclass(frozen=True)
@@ -216,6 +256,10 @@ class StatsRequest:
         Score-filtered sets.
     full : bool
         Collect the within-modality moments of ``all``, ``clean`` and the kept sets too (PCA).
+    pairs : bool
+        Keep the pairs of every requested set, ``first`` included (learners that are not
+        functions of the moments, such as InfoNCE; :meth:`MomentAccumulator.pairs`). Only a
+        source that has the pairs can answer it.
     """
 
     all: bool = False
@@ -223,6 +267,7 @@ class StatsRequest:
     first: bool = False
     kept: tuple[KeptRequest, ...] = ()
     full: bool = False
+    pairs: bool = False
 
 
 @dataclass
@@ -259,9 +304,44 @@ class TrialStats:
     pairs_generated: int = 0
 
 
-#: ``score_matrix(scorer, stats)`` -> M; ``stats`` is the first half for ``teacher-split``,
-#: all pairs for ``teacher`` and ``None`` for ``oracle-score``.
-ScoreMatrixFn = Callable[[str, "MomentAccumulator | None"], np.ndarray]
+@dataclass(frozen=True)
+class PairScorer:
+    r"""What a filter scores pairs with: the score matrix and, for the cosine, the embeddings.
+
+    Attributes
+    ----------
+    M : ndarray, shape (d, d_t)
+        Bilinear score matrix: the score of a pair is :math:`x^\top M\tilde x`.
+    A, B : ndarray, shape (r, d) and (r, d_t), optional
+        Embeddings with :math:`M \propto A^\top B` (a teacher's :math:`G_T, \tilde G_T`, or
+        :math:`U^\top, \tilde U^\top`); needed for the cosine score
+        :math:`\cos(Ax, B\tilde x)`.
+    """
+
+    M: np.ndarray
+    A: np.ndarray | None = None
+    B: np.ndarray | None = None
+
+    def scores(self, x: np.ndarray, xt: np.ndarray, score: str = "bilinear") -> np.ndarray:
+        """Row-wise scores of the pairs ``(x, xt)`` (``score``: bilinear or cosine)."""
+        from ..filters.scores import bilinear_score, cosine_score
+
+        if score == "bilinear":
+            return bilinear_score(x, xt, self.M)
+        if self.A is None or self.B is None:
+            raise ValueError("the cosine score needs the embeddings A and B of the scorer")
+        return cosine_score(x, xt, self.A, self.B)
+
+
+def as_scorer(value: PairScorer | np.ndarray) -> PairScorer:
+    """A :class:`PairScorer` as is, or a bare score matrix wrapped in one."""
+    return value if isinstance(value, PairScorer) else PairScorer(np.asarray(value, dtype=float))
+
+
+#: ``score_matrix(scorer, stats)`` -> a :class:`PairScorer` (or a bare score matrix);
+#: ``stats`` is the first half for ``teacher-split``, all pairs for ``teacher`` and ``None``
+#: for ``oracle-score`` and ``given-teacher``.
+ScoreMatrixFn = Callable[[str, "MomentAccumulator | None"], "PairScorer | np.ndarray"]
 
 
 @runtime_checkable
@@ -276,12 +356,6 @@ class StatisticsSource(Protocol):
     def statistics(self, request: StatsRequest, score_matrix: ScoreMatrixFn) -> TrialStats:
         """Collect the requested statistics, calling ``score_matrix`` when a filter needs it."""
         ...
-
-
-def _score(piece: PairSample, M: np.ndarray) -> np.ndarray:
-    from ..filters.scores import bilinear_score
-
-    return bilinear_score(piece.x, piece.xt, M)
 
 
 class PairsSource:
@@ -337,34 +411,38 @@ class PairsSource:
         d, d_t = self.dims
         generated0 = self.pairs_generated
         in_memory = isinstance(self.sample, PairSample)
-        acc = lambda full=request.full: MomentAccumulator(d, d_t, full=full)  # noqa: E731
+        acc = lambda full=request.full: MomentAccumulator(  # noqa: E731
+            d, d_t, full=full, keep_pairs=request.pairs
+        )
         out = TrialStats(n=n)
         out.all = acc() if request.all else None
         out.clean = acc() if request.clean else None
-        out.first = acc(False) if request.first else None
+        out.first = acc() if request.first else None
         kept = request.kept
         out.kept = [acc() for _ in kept]
         out.n_pool = [n - n_first if k.pool == "second" else n for k in kept]
         out.cuts = [math.nan if k.theta is None else float(k.theta) for k in kept]
-        matrices: dict[str, np.ndarray] = {}
-        if any(k.scorer == "oracle-score" for k in kept):
-            matrices["oracle-score"] = score_matrix("oracle-score", None)
+        matrices: dict[str, PairScorer] = {}
+        for fixed in ("oracle-score", "given-teacher"):  # scorers that need no statistics
+            if any(k.scorer == fixed for k in kept):
+                matrices[fixed] = as_scorer(score_matrix(fixed, None))
         needs_first = any(k.scorer == "teacher-split" for k in kept)
         if needs_first and out.first is None:
-            out.first = acc(False)
-        # Scores of the top-q pools, recorded per scorer, and (in memory) the scored pieces.
-        q_scorers = {k.scorer for k in kept if k.keep_fraction is not None}
-        recorded: dict[str, list[np.ndarray]] = {s: [] for s in q_scorers}
+            out.first = acc()
+        # Scores of the top-q pools, recorded per (scorer, score kind).
+        q_keys = {(k.scorer, k.score) for k in kept if k.keep_fraction is not None}
+        recorded: dict[tuple[str, str], list[np.ndarray]] = {key: [] for key in q_keys}
         labels = True
         n_clean = 0
 
         def filter_piece(scorer: str, piece: PairSample, record: bool) -> None:
-            sc = _score(piece, matrices[scorer])
-            if record and scorer in recorded:
-                recorded[scorer].append(sc)
-            for i, k in enumerate(kept):
-                if k.scorer == scorer and k.theta is not None:
-                    out.kept[i].add(piece.subset(sc > k.theta))
+            for kind in dict.fromkeys(k.score for k in kept if k.scorer == scorer):
+                sc = matrices[scorer].scores(piece.x, piece.xt, kind)
+                if record and (scorer, kind) in recorded:
+                    recorded[(scorer, kind)].append(sc)
+                for i, k in enumerate(kept):
+                    if k.scorer == scorer and k.score == kind and k.theta is not None:
+                        out.kept[i].add(piece.subset(sc > k.theta))
 
         # ---- pass 1: every statistic that is known in order, Algorithm 1 included.
         offset = 0
@@ -387,11 +465,12 @@ class PairsSource:
             cut = min(max(n_first - lo, 0), chunk.n)
             if out.first is not None and cut:
                 out.first.add(chunk.subset(slice(0, cut)))
-            if "oracle-score" in matrices:
-                filter_piece("oracle-score", chunk, True)
+            for fixed in ("oracle-score", "given-teacher"):
+                if fixed in matrices:
+                    filter_piece(fixed, chunk, True)
             if needs_first and offset >= n_first:
                 if "teacher-split" not in matrices:
-                    matrices["teacher-split"] = score_matrix("teacher-split", out.first)
+                    matrices["teacher-split"] = as_scorer(score_matrix("teacher-split", out.first))
                 second = chunk.subset(slice(cut, None)) if cut else chunk
                 if second.n:
                     filter_piece("teacher-split", second, True)
@@ -399,7 +478,7 @@ class PairsSource:
 
         # ---- pass 2, only for the full-sample teacher: its score needs every pair first.
         if any(k.scorer == "teacher" for k in kept):
-            matrices["teacher"] = score_matrix("teacher", out.all)
+            matrices["teacher"] = as_scorer(score_matrix("teacher", out.all))
             for chunk in self._chunks():
                 filter_piece("teacher", chunk, True)
 
@@ -410,18 +489,19 @@ class PairsSource:
         for i, k in enumerate(kept):
             if k.keep_fraction is None:
                 continue
-            scores, n_pool = pool_scores[k.scorer], out.n_pool[i]
+            scores, n_pool = pool_scores[(k.scorer, k.score)], out.n_pool[i]
             m = kept_count(k.keep_fraction, n_pool)
             # Keep exactly the m best: scores >= the m-th largest (ties have probability zero).
             out.cuts[i] = float(np.partition(scores, n_pool - m)[n_pool - m])
-        for scorer in q_scorers:
+        for scorer in sorted({key[0] for key in q_keys}):  # one more pass per pool
             start = n_first if scorer == "teacher-split" else 0
             position = 0
             for piece in self._chunks(start):
-                sc = pool_scores[scorer][position : position + piece.n]
+                window = slice(position, position + piece.n)
                 position += piece.n
                 for i, k in enumerate(kept):
                     if k.scorer == scorer and k.keep_fraction is not None:
+                        sc = pool_scores[(scorer, k.score)][window]
                         out.kept[i].add(piece.subset(sc >= out.cuts[i]))
         out.pairs_generated = self.pairs_generated - generated0
         if not in_memory and out.pairs_generated < n:  # pragma: no cover - defensive

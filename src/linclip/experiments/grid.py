@@ -122,13 +122,19 @@ def check_sampler(sampler: str) -> str:
     return sampler
 
 
-def trial_samplers(methods: Sequence[str | MethodSpec], sampler: str = "pairs") -> list[str]:
+def trial_samplers(
+    methods: Sequence[str | MethodSpec],
+    sampler: str = "pairs",
+    learner: str = "linear",
+    teacher_learner: str = "linear",
+) -> list[str]:
     """The sampler (``"pairs"`` or ``"exact"``) each method runs on under ``sampler``.
 
     ``pairs``: every method on generated pairs; ``exact``: every method on exact draws of its
     statistics, and a ``ValueError`` naming the method and knob if one has no exact route
     (:func:`linclip.data.exact.exact_route`); ``auto``: exact where a route exists, pairs
-    otherwise (never silently: the rows say which).
+    otherwise (never silently: the rows say which). A learner that trains on the pairs
+    themselves (:data:`linclip.filters.engine.PAIR_LEARNERS`) has no exact route at all.
 
     Examples
     --------
@@ -139,7 +145,18 @@ def trial_samplers(methods: Sequence[str | MethodSpec], sampler: str = "pairs") 
     specs = [_as_spec(m) for m in methods]
     if sampler == "pairs":
         return ["pairs"] * len(specs)
-    routes = [exact_route(s.method, s.theta, s.keep_fraction) for s in specs]
+    from ..filters.engine import PAIR_LEARNERS
+
+    routes = [exact_route(s.method, s.theta, s.keep_fraction, s.score) for s in specs]
+    if learner in PAIR_LEARNERS:
+        routes = [f"learner {learner!r} trains on the pairs themselves"] * len(specs)
+    elif teacher_learner in PAIR_LEARNERS:
+        routes = [
+            reason
+            if reason is not None or s.method not in ("teacher", "teacher-split")
+            else f"teacher_learner {teacher_learner!r} trains on the pairs themselves"
+            for s, reason in zip(specs, routes, strict=True)
+        ]
     if sampler == "exact":
         for spec, reason in zip(specs, routes, strict=True):
             if reason is not None:
@@ -162,6 +179,8 @@ def run_trial(
     learner: str = "linear",
     sampler: str = "pairs",
     diagnostics: bool = True,
+    learner_options: object | None = None,
+    teacher_learner: str = "linear",
 ) -> list[dict]:
     r"""Run every method on one sample of ``n`` pairs; return one row (dict) per method.
 
@@ -183,14 +202,19 @@ def run_trial(
         Draw fresh random :math:`U, \tilde U` for each trial (as in the paper's experiments).
     chunk_size : int
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
-    learner : {"linear", "pca"}
-        The student's learner (teachers are always the contrastive learner).
+    learner : {"linear", "pca", "infonce"}
+        The student's learner (the teachers' is ``teacher_learner``).
     sampler : {"pairs", "exact", "auto"}
         Generated pairs (the reference), exact draws of the statistics, or exact where an
         exact route exists and pairs otherwise (:func:`trial_samplers`); the ``sampler``
         column of each row says which was used.
     diagnostics : bool
         Add the teacher's ERR and distortion to the rows of the teacher methods.
+    learner_options : object, optional
+        Options of the learner (``infonce``:
+        :class:`~linclip.learners.infonce.InfoNCEOptions`).
+    teacher_learner : {"linear", "pca", "infonce"}
+        The teachers' learner (:func:`linclip.filters.engine.run_methods`).
 
     Notes
     -----
@@ -202,7 +226,7 @@ def run_trial(
     """
     specs = [_as_spec(m) for m in methods]
     learner = check_learner(learner)
-    samplers = trial_samplers(specs, sampler)
+    samplers = trial_samplers(specs, sampler, learner, teacher_learner)
     rows: list[dict | None] = [None] * len(specs)
     for used in dict.fromkeys(samplers):
         idx = [i for i, s in enumerate(samplers) if s == used]
@@ -224,6 +248,8 @@ def run_trial(
             learner=learner,
             U=trial_model.U,
             U_t=trial_model.U_t,
+            learner_options=learner_options,
+            teacher_learner=teacher_learner,
         )
         group_rows = trial_rows(
             trial_model,
@@ -261,6 +287,8 @@ def run_grid(
     learner: str = "linear",
     executor: Executor | None = None,
     sampler: str = "pairs",
+    learner_options: object | None = None,
+    teacher_learner: str = "linear",
 ) -> pd.DataFrame:
     r"""Run a grid of experiments and return one row per (eta, n, trial, method).
 
@@ -289,15 +317,18 @@ def run_grid(
         Chunk size for streamed (large-``n``) trials.
     progress : bool
         Show a tqdm progress bar over trials.
-    learner : {"linear", "pca"}
-        The student's learner; with the filtering methods the teacher stays the contrastive
-        learner.
+    learner : {"linear", "pca", "infonce"}
+        The student's learner (the teachers' is ``teacher_learner``).
     executor : concurrent.futures.Executor, optional
         Where to run the trials instead of ``jobs`` local processes, e.g. a Dask cluster's
         (:func:`linclip.experiments.cluster.dask_executor`); ``jobs`` is then ignored. The
         caller owns it. Results do not depend on it (each trial has its own seed sequence).
     sampler : {"pairs", "exact", "auto"}
         How each trial's statistics are drawn (:func:`run_trial`).
+    learner_options : object, optional
+        Options of the learner (:func:`run_trial`).
+    teacher_learner : {"linear", "pca", "infonce"}
+        The teachers' learner (:func:`run_trial`).
 
     Returns
     -------
@@ -328,9 +359,25 @@ def run_grid(
     trials = check_int("trials", trials)
     jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
-    trial_samplers(specs, sampler)  # fails early for a method without an exact route
+    teacher_learner = check_learner(teacher_learner, "teacher_learner")
+    # Fails early for a method without an exact route.
+    trial_samplers(specs, sampler, learner, teacher_learner)
     tasks = [
-        (model.with_eta(e), nn, t, specs, seed, rho, resample_bases, chunk_size, learner, sampler)
+        (
+            model.with_eta(e),
+            nn,
+            t,
+            specs,
+            seed,
+            rho,
+            resample_bases,
+            chunk_size,
+            learner,
+            sampler,
+            True,
+            learner_options,
+            teacher_learner,
+        )
         for e in etas
         for nn in ns
         for t in range(trials)

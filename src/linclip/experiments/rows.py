@@ -51,6 +51,8 @@ TRIAL_COLUMNS = [
     "teacher_err",
     "teacher_distortion",
     "sampler",
+    "score",
+    "teacher_learner",
 ]
 
 
@@ -114,6 +116,8 @@ def trial_rows(
                 teacher_err=teacher_err,
                 teacher_distortion=teacher_distortion,
                 sampler=sampler,
+                score=out.score,
+                teacher_learner=out.teacher_learner,
             )
         )
     return rows

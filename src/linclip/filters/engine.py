@@ -10,8 +10,13 @@ and :func:`~linclip.experiments.grid.run_grid`, the paper's experiments
 (:func:`linclip.experiments.runner.run_experiment`) and the prediction-versus-simulation
 comparisons (:func:`linclip.experiments.comparisons.simulate_filtered`).
 
-Teachers are always the closed-form contrastive learner (a teacher must score pairs); the
-student is the chosen ``learner`` (:data:`linclip.learners.LEARNERS`).
+The student is the chosen ``learner`` (:data:`linclip.learners.LEARNERS`); the teachers are
+the closed-form contrastive learner unless ``teacher_learner`` says otherwise (InfoNCE can be its
+own teacher). A filter ranks pairs by the bilinear score or by the cosine of the embeddings
+(:class:`~linclip.filters.spec.MethodSpec` ``score``); method ``given-teacher`` filters by the
+score of an encoder pair handed in as ``teacher`` (iterated self-filtering). Learners that are
+not functions of the moments (InfoNCE) make the engine ask the source for the pairs themselves
+(``StatsRequest(pairs=True)``), which only a source holding the pairs can answer.
 """
 
 from __future__ import annotations
@@ -23,15 +28,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import check_int, check_positive
-from ..data.sources import KeptRequest, MomentAccumulator, StatsRequest, TrialStats, as_source
+from ..data.sources import (
+    KeptRequest,
+    MomentAccumulator,
+    PairScorer,
+    StatsRequest,
+    TrialStats,
+    as_source,
+)
 from ..learners import LEARNERS
 from ..learners.contrastive import Encoders, closed_form_encoders, min_pairs_for_rank
 from ..learners.pca import pca_encoders
-from .scores import FILTERING_METHODS, _too_few, oracle_score_matrix, teacher_score_matrix
+from .scores import GIVEN_TEACHER, SCORE_FILTERS, _too_few, teacher_score_matrix
 from .spec import MethodSpec
 
 __all__ = [
+    "PAIR_LEARNERS",
     "FilterOutcome",
+    "scorer_for",
+    "oracle_scorer",
     "run_methods",
     "run_methods_with_stats",
     "check_learner",
@@ -59,6 +74,11 @@ class FilterOutcome:
         Threshold used, in the units of the score (NaN for ``none`` and ``oracle-clean``).
     learner : str
         The student's learner (:data:`linclip.learners.LEARNERS`).
+    score : str
+        What the filter ranked pairs by (``bilinear`` or ``cosine``; ``bilinear`` for the
+        methods that do not filter by a score).
+    teacher_learner : str
+        The teacher's learner (``linear`` unless the engine was told otherwise).
     """
 
     student: Encoders
@@ -68,6 +88,8 @@ class FilterOutcome:
     n_kept_clean: int | None
     threshold: float
     learner: str = "linear"
+    score: str = "bilinear"
+    teacher_learner: str = "linear"
 
     @property
     def kept_fraction(self) -> float:
@@ -80,21 +102,31 @@ class FilterOutcome:
         return None if self.n_kept_clean is None else self.n_kept_clean / self.n_kept
 
 
-def check_learner(learner: str) -> str:
+def check_learner(learner: str, name: str = "learner") -> str:
     """Return ``learner`` if it is one of :data:`linclip.learners.LEARNERS`, else raise."""
     if learner not in LEARNERS:
-        raise ValueError(f"learner must be one of {', '.join(LEARNERS)}; got {learner!r}")
+        raise ValueError(f"{name} must be one of {', '.join(LEARNERS)}; got {learner!r}")
     return learner
 
 
+#: Learners that train on the pairs themselves, not on their moments.
+PAIR_LEARNERS = ("infonce",)
+
+
 def fit_statistics(
-    stats: MomentAccumulator, r: int, rho: float = 1.0, learner: str = "linear"
+    stats: MomentAccumulator,
+    r: int,
+    rho: float = 1.0,
+    learner: str = "linear",
+    options: object | None = None,
 ) -> Encoders:
     r"""Fit ``learner`` from the statistics of a set of pairs.
 
     ``linear``: the closed-form contrastive learner on the centred cross-covariance;
     ``pca``: the top-:math:`r` eigenvectors of each modality's covariance (needs
-    ``full=True`` statistics).
+    ``full=True`` statistics); ``infonce``: CLIP's loss trained on the pairs themselves
+    (needs ``keep_pairs=True`` statistics; ``options`` are its
+    :class:`~linclip.learners.infonce.InfoNCEOptions`).
     """
     if stats.n < min_pairs_for_rank(r):
         raise ValueError(
@@ -103,7 +135,32 @@ def fit_statistics(
         )
     if learner == "pca":
         return pca_encoders(stats.covariance_x(), stats.covariance_xt(), r)
+    if learner in PAIR_LEARNERS:
+        from ..learners.infonce import infonce_encoders
+
+        pairs = stats.pairs()
+        if options is None:
+            return infonce_encoders(pairs.x, pairs.xt, r)
+        return infonce_encoders(pairs.x, pairs.xt, r, options=options)
     return closed_form_encoders(stats.covariance(), r, rho)
+
+
+def scorer_for(teacher: Encoders, units: str = "oracle") -> PairScorer:
+    r"""The :class:`~linclip.data.sources.PairScorer` of a teacher: :math:`M_T` and its embeddings.
+
+    ``units`` as in :func:`linclip.filters.scores.teacher_score_matrix` (the bilinear score in
+    oracle units by default; the cosine does not depend on it).
+    """
+    return PairScorer(teacher_score_matrix(teacher, units), teacher.G, teacher.G_t)
+
+
+def oracle_scorer(U: np.ndarray, U_t: np.ndarray) -> PairScorer:
+    r"""The oracle's :class:`~linclip.data.sources.PairScorer`.
+
+    Score matrix :math:`U\tilde U^\top`, embeddings :math:`U^\top` and :math:`\tilde U^\top`.
+    """
+    U, U_t = np.asarray(U, dtype=float), np.asarray(U_t, dtype=float)
+    return PairScorer(U @ U_t.T, U.T, U_t.T)
 
 
 def _as_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
@@ -134,6 +191,9 @@ def run_methods(
     U: np.ndarray | None = None,
     U_t: np.ndarray | None = None,
     score_units: str = "oracle",
+    learner_options: object | None = None,
+    teacher_learner: str = "linear",
+    teacher: Encoders | None = None,
 ) -> list[FilterOutcome]:
     r"""Run several methods on one sample, sharing every pass over the data.
 
@@ -149,12 +209,23 @@ def run_methods(
         Rank :math:`r` learned by teacher and student.
     rho : float
         Regularisation :math:`\rho` (does not change subspaces).
-    learner : {"linear", "pca"}
-        The student's learner; the teachers are always the contrastive learner.
+    learner : {"linear", "pca", "infonce"}
+        The student's learner (:data:`linclip.learners.LEARNERS`).
     U, U_t : ndarray, optional
         True bases, needed by ``oracle-score``.
     score_units : {"oracle", "raw"}
-        Units of the teachers' scores (:func:`linclip.filters.scores.teacher_score_matrix`).
+        Units of the teachers' bilinear scores
+        (:func:`linclip.filters.scores.teacher_score_matrix`).
+    learner_options : object, optional
+        Options of a learner that has them (``infonce``:
+        :class:`~linclip.learners.infonce.InfoNCEOptions`), for the student and for a teacher
+        of the same learner.
+    teacher_learner : {"linear", "pca", "infonce"}
+        The learner of the teachers of ``teacher`` and ``teacher-split`` (the paper's is the
+        linear contrastive learner).
+    teacher : Encoders, optional
+        The encoder pair whose score the method ``given-teacher`` filters all :math:`n` pairs
+        by (needed by it, refused without it).
 
     Returns
     -------
@@ -176,7 +247,17 @@ def run_methods(
     (10000, True)
     """
     return run_methods_with_stats(
-        data, methods, r, rho=rho, learner=learner, U=U, U_t=U_t, score_units=score_units
+        data,
+        methods,
+        r,
+        rho=rho,
+        learner=learner,
+        U=U,
+        U_t=U_t,
+        score_units=score_units,
+        learner_options=learner_options,
+        teacher_learner=teacher_learner,
+        teacher=teacher,
     )[0]
 
 
@@ -190,6 +271,9 @@ def run_methods_with_stats(
     U: np.ndarray | None = None,
     U_t: np.ndarray | None = None,
     score_units: str = "oracle",
+    learner_options: object | None = None,
+    teacher_learner: str = "linear",
+    teacher: Encoders | None = None,
 ) -> tuple[list[FilterOutcome], TrialStats]:
     """:func:`run_methods`, also returning the source's :class:`~linclip.data.sources.TrialStats`.
 
@@ -200,15 +284,24 @@ def run_methods_with_stats(
     r = check_int("r", r)
     rho = check_positive("rho", rho)
     learner = check_learner(learner)
+    teacher_learner = check_learner(teacher_learner, "teacher_learner")
     if score_units not in ("oracle", "raw"):
         raise ValueError(f"score_units must be 'oracle' or 'raw'; got {score_units!r}")
     names = {s.method for s in specs}
     if "oracle-score" in names and (U is None or U_t is None):
         raise ValueError("method 'oracle-score' needs the true bases U and U_t")
+    if GIVEN_TEACHER in names and not isinstance(teacher, Encoders):
+        raise ValueError(
+            f"method {GIVEN_TEACHER!r} needs the encoder pair to filter by: pass "
+            f"teacher=Encoders(...); got {type(teacher).__name__}"
+        )
+    if teacher is not None and GIVEN_TEACHER not in names:
+        raise ValueError(f"teacher= is used only by method {GIVEN_TEACHER!r}; none was given")
     source = as_source(data)
     check_int("n", source.n, minimum=2)
+    uses_teacher = bool(names & {"teacher", "teacher-split"})
 
-    filt = [(i, s) for i, s in enumerate(specs) if s.method in FILTERING_METHODS]
+    filt = [(i, s) for i, s in enumerate(specs) if s.method in SCORE_FILTERS]
     kept_index = {i: j for j, (i, _) in enumerate(filt)}
     request = StatsRequest(
         all=bool(names & {"none", "teacher"}),
@@ -220,65 +313,56 @@ def run_methods_with_stats(
                 "second" if s.method == "teacher-split" else "all",
                 s.theta,
                 s.keep_fraction,
+                s.score,
             )
             for _, s in filt
         ),
-        full=learner == "pca",
+        full=learner == "pca" or (uses_teacher and teacher_learner == "pca"),
+        pairs=learner in PAIR_LEARNERS or (uses_teacher and teacher_learner in PAIR_LEARNERS),
     )
     teachers: dict[str, Encoders] = {}
 
-    def score_matrix(scorer: str, stats: MomentAccumulator | None) -> np.ndarray:
+    def score_matrix(scorer: str, stats: MomentAccumulator | None) -> PairScorer:
         if scorer == "oracle-score":
             assert U is not None and U_t is not None
-            return oracle_score_matrix(U, U_t)
+            return oracle_scorer(U, U_t)
+        if scorer == GIVEN_TEACHER:
+            assert teacher is not None
+            teachers[scorer] = teacher
+            return scorer_for(teacher, score_units)
         assert stats is not None
-        teacher = fit_statistics(stats, r, rho, "linear")
-        teachers[scorer] = teacher
-        return teacher_score_matrix(teacher, score_units)
+        fitted = fit_statistics(stats, r, rho, teacher_learner, learner_options)
+        teachers[scorer] = fitted
+        return scorer_for(fitted, score_units)
+
+    def outcome(
+        fit_on: MomentAccumulator, spec: MethodSpec, n_pool: int, cut: float
+    ) -> FilterOutcome:
+        return FilterOutcome(
+            fit_statistics(fit_on, r, rho, learner, learner_options),
+            teachers.get(spec.method),
+            n_pool,
+            fit_on.n,
+            fit_on.n_clean,
+            cut,
+            learner,
+            spec.score,
+            teacher_learner if spec.method in ("teacher", "teacher-split") else "linear",
+        )
 
     stats = source.statistics(request, score_matrix)
     outcomes: list[FilterOutcome] = []
     for i, spec in enumerate(specs):
         if spec.method == "none":
             assert stats.all is not None
-            outcomes.append(
-                FilterOutcome(
-                    fit_statistics(stats.all, r, rho, learner),
-                    None,
-                    stats.all.n,
-                    stats.all.n,
-                    stats.all.n_clean,
-                    math.nan,
-                    learner,
-                )
-            )
+            outcomes.append(outcome(stats.all, spec, stats.all.n, math.nan))
         elif spec.method == "oracle-clean":
             assert stats.clean is not None
-            outcomes.append(
-                FilterOutcome(
-                    fit_statistics(stats.clean, r, rho, learner),
-                    None,
-                    stats.n,
-                    stats.clean.n,
-                    stats.clean.n_clean,
-                    math.nan,
-                    learner,
-                )
-            )
+            outcomes.append(outcome(stats.clean, spec, stats.n, math.nan))
         else:
             j = kept_index[i]
             kept, n_pool = stats.kept[j], stats.n_pool[j]
             if kept.n < min_pairs_for_rank(r):
                 raise _too_few(kept.n, n_pool, r, _knob(spec))
-            outcomes.append(
-                FilterOutcome(
-                    fit_statistics(kept, r, rho, learner),
-                    teachers.get(spec.method),
-                    n_pool,
-                    kept.n,
-                    kept.n_clean,
-                    float(stats.cuts[j]),
-                    learner,
-                )
-            )
+            outcomes.append(outcome(kept, spec, n_pool, float(stats.cuts[j])))
     return outcomes, stats

@@ -13,14 +13,29 @@ import math
 
 import numpy as np
 
-from .._knobs import FILTERING_METHODS, METHODS, check_filter_knob
+from .._knobs import (
+    ENGINE_METHODS,
+    FILTERING_METHODS,
+    GIVEN_TEACHER,
+    METHODS,
+    SCORE_FILTERS,
+    SCORES,
+    check_filter_knob,
+    check_score,
+)
 from .._validate import check_finite_array, check_fraction, check_real
 from ..learners.contrastive import Encoders, min_pairs_for_rank
 
 __all__ = [
     "METHODS",
     "FILTERING_METHODS",
+    "GIVEN_TEACHER",
+    "ENGINE_METHODS",
+    "SCORE_FILTERS",
+    "SCORES",
+    "check_score",
     "bilinear_score",
+    "cosine_score",
     "teacher_score_matrix",
     "oracle_score_matrix",
     "threshold_mask",
@@ -47,6 +62,45 @@ def bilinear_score(x: np.ndarray, xt: np.ndarray, M: np.ndarray) -> np.ndarray:
             f"and xt of width {xt.shape[1]}"
         )
     return np.einsum("ij,ij->i", x @ M, xt)
+
+
+def cosine_score(x: np.ndarray, xt: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    r"""Row-wise cosines :math:`\cos(Ax_i, B\tilde x_i)` of the two embeddings (the CLIP score).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, d)
+    xt : ndarray, shape (n, d_t)
+    A : ndarray, shape (r, d)
+        Image embedding: a teacher's :math:`G_T`, or :math:`U^\top` for the oracle.
+    B : ndarray, shape (r, d_t)
+        Text embedding: :math:`\tilde G_T`, or :math:`\tilde U^\top`.
+
+    Notes
+    -----
+    DataComp and DFN filter by this score; the paper's filter uses the unnormalised
+    :func:`bilinear_score` :math:`\langle Ax, B\tilde x\rangle`. A pair with a zero
+    embedding (probability zero under the model) gets cosine 0. Positive rescalings of
+    :math:`A`, :math:`B`, :math:`x` or :math:`\tilde x` do not change it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, xt = np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[2.0, 0.0], [0.0, 3.0]])
+    >>> cosine_score(x, xt, np.eye(2), np.eye(2)).round(4).tolist()
+    [1.0, 0.7071]
+    """
+    A = check_finite_array("A", A, ndim=2)
+    B = check_finite_array("B", B, ndim=2)
+    if A.shape[0] != B.shape[0] or x.shape[1] != A.shape[1] or xt.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"embeddings of shapes {A.shape} and {B.shape} do not fit x of width "
+            f"{x.shape[1]} and xt of width {xt.shape[1]} (need (r, d) and (r, d_t))"
+        )
+    u, v = x @ A.T, xt @ B.T
+    dot = np.einsum("ij,ij->i", u, v)
+    norms = np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1)
+    return np.divide(dot, norms, out=np.zeros_like(dot), where=norms > 0)
 
 
 def teacher_score_matrix(teacher: Encoders, units: str = "oracle") -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .scores import METHODS, check_filter_knob
+from .scores import ENGINE_METHODS, check_filter_knob, check_score
 
 __all__ = ["MethodSpec"]
 
@@ -16,11 +16,17 @@ class MethodSpec:
     Parameters
     ----------
     method : str
-        One of :data:`linclip.filters.scores.METHODS`.
+        One of :data:`linclip.filters.scores.METHODS`, or ``"given-teacher"`` (filter by the
+        score of an encoder pair handed to the engine, see
+        :func:`linclip.filters.engine.run_methods`).
     theta : float, optional
         Threshold :math:`\theta` (oracle units) for the filtering methods.
     keep_fraction : float, optional
         Kept fraction :math:`q` for the filtering methods.
+    score : {"bilinear", "cosine"}
+        What a filtering method ranks pairs by: the paper's bilinear score
+        :math:`x^\top M\tilde x` or the cosine of the two embeddings (the CLIP score;
+        thresholds are then cosines in :math:`[-1, 1]`).
 
     Notes
     -----
@@ -32,6 +38,8 @@ class MethodSpec:
     --------
     >>> MethodSpec("teacher-split").label
     'teacher-split (θ=0)'
+    >>> MethodSpec("teacher-split", keep_fraction=0.3, score="cosine").label
+    'teacher-split (q=30%, cosine)'
     >>> MethodSpec("none", theta=1.0)
     Traceback (most recent call last):
     ...
@@ -41,10 +49,14 @@ class MethodSpec:
     method: str
     theta: float | None = None
     keep_fraction: float | None = None
+    score: str = "bilinear"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.method not in ENGINE_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(ENGINE_METHODS)}; got {self.method!r}"
+            )
+        check_score(self.method, self.score)
         theta, q = check_filter_knob(
             self.method, self.theta, self.keep_fraction, default_theta=0.0
         )
@@ -54,8 +66,9 @@ class MethodSpec:
     @property
     def label(self) -> str:
         """Short human-readable label, e.g. ``teacher (θ=0)`` or ``teacher-split (q=30%)``."""
+        extra = ", cosine" if self.score == "cosine" else ""
         if self.theta is not None:
-            return f"{self.method} (θ={self.theta:g})"
+            return f"{self.method} (θ={self.theta:g}{extra})"
         if self.keep_fraction is not None:
-            return f"{self.method} (q={100 * self.keep_fraction:g}%)"
+            return f"{self.method} (q={100 * self.keep_fraction:g}%{extra})"
         return self.method
