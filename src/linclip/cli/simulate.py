@@ -6,8 +6,7 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..filters.engine import check_learner
 from ..learners import LEARNERS
@@ -20,6 +19,9 @@ from .common import (
     method_spec_from_args,
     model_from_args,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -168,7 +170,8 @@ def add_infonce_arguments(p: argparse.ArgumentParser) -> None:
         "--epochs",
         type=int,
         default=None,
-        help=f"passes of minibatch Adam over the pairs, >= 1 (default {defaults.epochs})",
+        help=f"number of epochs (passes of minibatch Adam over the pairs), >= 1 "
+        f"(default {defaults.epochs})",
     )
     g.add_argument(
         "--batch-size",
