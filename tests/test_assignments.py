@@ -34,10 +34,15 @@ _vspec.loader.exec_module(variants)
 
 NAMES = asg.list_assignments()
 # The question answered wrongly in the "one wrong answer" test (a computation, a sympy
-# derivation and a prediction question).
-WRONG = {"foundations": "q3", "unfiltered": "q2", "filtering": "q4"}
+# derivation, a prediction question and an engine computation on the student's sample).
+WRONG = {"foundations": "q3", "unfiltered": "q2", "filtering": "q4", "beyond": "q3"}
 # Questions whose expected answer does not depend on the student id (symbolic derivations).
-ID_FREE = {"foundations": {"q2"}, "unfiltered": {"q2"}, "filtering": {"q2"}}
+ID_FREE = {
+    "foundations": {"q2"},
+    "unfiltered": {"q2"},
+    "filtering": {"q2"},
+    "beyond": {"q2"},
+}
 TIMES: dict[str, float] = {}
 
 
@@ -147,7 +152,7 @@ def test_list_names_every_assignment():
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "list"], capture_output=True, text=True, check=True
     )
-    assert NAMES == ["foundations", "unfiltered", "filtering"]  # the book's order
+    assert NAMES == ["foundations", "unfiltered", "filtering", "beyond"]  # the book's order
     for name in NAMES:
         assert name in proc.stdout
 
@@ -224,9 +229,9 @@ def test_one_wrong_answer_loses_exactly_that_question(handout, name, tmp_path):
     assert res["score"] == res["possible"] - points
 
 
-def test_answers_for_another_students_variant_lose_points(handout, tmp_path):
+@pytest.mark.parametrize("name", ["foundations", "beyond"])
+def test_answers_for_another_students_variant_lose_points(handout, name, tmp_path):
     """Copying: answers computed for another id are wrong for one's own id."""
-    name = "foundations"
     solution = nbformat.read(handout / name / "solution.ipynb", as_version=4)
     setup = next(c for c in solution.cells if asg._source(c).startswith("STUDENT_ID ="))
     friend = asg._source(setup).replace('"example-student"', '"a-classmate"', 1)

@@ -118,6 +118,13 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
         "--json": "JSON",
         "--progress": "progress",
         "--sampler": "sufficient statistics",
+        # structured noise (Part III)
+        "--noise": "isotropic",
+        "--noise-rank": "k >= 1",
+        "--noise-strength": "lambda",
+        "--noise-modality": "text (x~)",
+        "--noise-directions": "orthogonal",
+        "--force": "estimated run time",
         # InfoNCE options (issue 13, chapter 1)
         "--teacher-learner": "teachers",
         "--temperature": "tau",

@@ -11,6 +11,7 @@ import pytest
 
 from linclip.cli import main
 from linclip.experiments import MethodSpec, run_trial
+from linclip.experiments.runner import FILE_COLUMNS, run_id
 from linclip.filters import _split_chunks, run_method
 from linclip.model import BimodalModel, StreamingSample
 from linclip.reproduce import (
@@ -194,14 +195,15 @@ def test_csv_schema_and_contents(tmp_path):
     frame = run_experiment(cfg, tmp_path)
     path = output_paths(cfg, tmp_path)["trials"]
     header = path.read_text().splitlines()[0]
-    assert header == ",".join(CSV_COLUMNS)
+    assert header == ",".join(FILE_COLUMNS)  # the data columns, run_id, row_check
     on_disk = load_trials(path)
+    assert list(on_disk.columns) == CSV_COLUMNS and on_disk.attrs["run_id"] == run_id(cfg)
     assert len(on_disk) == len(cfg.etas) * cfg.trials * len(cfg.methods)
     pd.testing.assert_frame_equal(frame, on_disk)
     assert set(on_disk["method"]) == {"none", "teacher-split", "oracle-clean"}
     assert (on_disk["err"] > 0).all() and (on_disk["err"] <= math.sqrt(cfg.r) + 1e-12).all()
     log = json.loads(output_paths(cfg, tmp_path)["run"].read_text())
-    assert log["experiment"]["seed"] == cfg.seed
+    assert log["experiment"]["seed"] == cfg.seed and log["run_id"] == run_id(cfg)
     assert log["total_tasks_done"] == len(cfg.etas) * cfg.trials
     assert "cpu_count" in log["sessions"][0]["machine"]
     # rows equal the in-memory run (no out_dir)
@@ -301,6 +303,7 @@ def test_resume_refuses_other_definition(tmp_path):
 def test_bad_header_is_refused(tmp_path):
     cfg = tiny_config(trials=1)
     path = output_paths(cfg, tmp_path)["trials"]
+    run_experiment(cfg, tmp_path)  # a run log of this run, then a CSV that is not one
     path.write_text("a,b,c\n")
     with pytest.raises(ValueError, match="expected columns"):
         run_experiment(cfg, tmp_path)

@@ -6,6 +6,9 @@ without importing any simulation code.
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 from ._validate import check_fraction, check_real
 
 __all__ = [
@@ -18,6 +21,19 @@ __all__ = [
     "check_filter_knob",
     "check_score",
 ]
+
+
+def _check_theta(theta: object) -> float:
+    r"""A threshold :math:`\theta`: a finite real number, or ``-inf`` (keep every pair)."""
+    if isinstance(theta, Real) and not isinstance(theta, bool) and float(theta) == -math.inf:
+        return -math.inf
+    if isinstance(theta, Real) and not isinstance(theta, bool) and float(theta) == math.inf:
+        raise ValueError(
+            "theta must be a finite real number or -inf (keep every pair); got inf, which "
+            "keeps no pair"
+        )
+    return check_real("theta", theta)
+
 
 #: The five methods (see :mod:`linclip.filters`).
 METHODS = ("none", "teacher", "teacher-split", "oracle-score", "oracle-clean")
@@ -67,7 +83,7 @@ def check_filter_knob(
             f"method {method!r} does not filter by score; do not pass theta or keep_fraction"
         )
     if theta is not None:
-        theta = check_real("theta", theta)
+        theta = _check_theta(theta)
     if keep_fraction is not None:
         keep_fraction = check_fraction("keep_fraction (q)", keep_fraction)
     return theta, keep_fraction

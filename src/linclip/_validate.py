@@ -19,7 +19,16 @@ __all__ = [
     "check_fraction",
     "check_finite_array",
     "check_real",
+    "check_seed",
+    "check_snr",
+    "check_scores",
+    "SNR_MIN",
 ]
+
+#: Smallest signal-to-noise parameter accepted (:func:`check_snr`): below it the noise variance
+#: :math:`1/\gamma` squared (a fourth moment of the data, used by the predictions) overflows a
+#: double, and subnormal values (``1e-320``) lose their precision.
+SNR_MIN = 1e-150
 
 
 def _is_nan(value: object) -> bool:
@@ -90,5 +99,55 @@ def check_finite_array(name: str, array: object, *, ndim: int | None = None) -> 
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(
             f"{name} must contain only finite numbers; found {bad} NaN or inf entries"
+        )
+    return arr
+
+
+def check_seed(name: str, value: object) -> int:
+    """Return ``value`` as ``int`` if it is a non-negative integer (a root random seed).
+
+    Integer-valued floats (``3.0``) are accepted; ``1.5``, ``1.9``, ``None``, booleans and
+    strings are refused (never truncated).
+    """
+    if value is None:
+        raise ValueError(f"{name} must be a non-negative integer (a random seed); got None")
+    return check_int(name, value, minimum=0, what=" (a random seed)")
+
+
+def check_snr(name: str, value: object) -> float:
+    r"""Return a signal-to-noise parameter :math:`\gamma` in ``[SNR_MIN, inf]`` as ``float``.
+
+    ``inf`` means no noise. Values below :data:`SNR_MIN` (including subnormal ones such as
+    ``1e-320``, whose inverse overflows) are refused with a message naming ``name``.
+    """
+    value = check_positive(name, value, allow_inf=True)
+    if value < SNR_MIN:
+        raise ValueError(
+            f"{name} must be a signal-to-noise ratio in [{SNR_MIN:g}, inf] (noise variance "
+            f"1/{name} finite, and its square too); got {value:g}"
+        )
+    return value
+
+
+def check_scores(name: str, scores: object) -> np.ndarray:
+    """Return per-pair ``scores`` as a 1-D float array with no NaN (``±inf`` are allowed).
+
+    A NaN score cannot be ranked against a threshold or against other scores, so it is
+    refused rather than silently dropped or kept at an arbitrary position.
+    """
+    try:
+        arr = np.asarray(scores, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a 1-D array of real numbers; got {scores!r:.60}"
+        ) from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array (one score per pair); got shape {arr.shape}")
+    bad = int(np.count_nonzero(np.isnan(arr)))
+    if bad:
+        first = int(np.flatnonzero(np.isnan(arr))[0])
+        raise ValueError(
+            f"{name} must not contain NaN (a NaN score cannot be ranked); found {bad} NaN "
+            f"entries, the first at index {first}"
         )
     return arr

@@ -54,8 +54,8 @@ def _check_bases(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Y = check_finite_array("Y", Y, ndim=2)
     if X.shape[0] != Y.shape[0]:
         raise ValueError(
-            f"subspaces must live in the same space; got ambient dimensions "
-            f"{X.shape[0]} and {Y.shape[0]}"
+            "the subspaces X and Y (bases as columns) must live in the same space; got "
+            f"ambient dimensions {X.shape[0]} and {Y.shape[0]}"
         )
     if X.shape[1] != Y.shape[1]:
         raise ValueError(
@@ -129,6 +129,18 @@ def subspace_error(encoders: Encoders, U: np.ndarray, U_t: np.ndarray) -> ErrorR
     >>> bool(rep.err < 1e-12), rep.err == max(rep.err_x, rep.err_xt)
     (True, True)
     """
+    if not isinstance(encoders, Encoders):
+        raise ValueError(
+            f"encoders must be an Encoders pair (G, G_t); got {type(encoders).__name__}"
+        )
+    U = check_finite_array("U", U, ndim=2)
+    U_t = check_finite_array("U_t", U_t, ndim=2)
+    for name, basis, width in (("U", U, encoders.G.shape[1]), ("U_t", U_t, encoders.G_t.shape[1])):
+        if basis.shape[0] != width:
+            raise ValueError(
+                f"{name} must have one row per input coordinate of its encoder ({width}); got "
+                f"shape {basis.shape}"
+            )
     err_x = sin_theta_distance(row_space_basis(encoders.G), U)
     err_xt = sin_theta_distance(row_space_basis(encoders.G_t), U_t)
     return ErrorReport(err=max(err_x, err_xt), err_x=err_x, err_xt=err_xt)

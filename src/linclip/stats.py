@@ -301,6 +301,16 @@ def summarize(
     0       2.0      1.0                 0.5       3
     """
     f = frame
+    if not hasattr(f, "columns") or "err" not in f.columns:
+        raise ValueError(
+            "frame must be a table of trial rows with an 'err' column; got "
+            + (f"columns {list(f.columns)}" if hasattr(f, "columns") else type(f).__name__)
+        )
+    if not [k for k in by if k in f.columns]:
+        raise ValueError(
+            f"none of the grouping columns by = {list(by)} is in the frame (columns "
+            f"{list(f.columns)})"
+        )
     if "kept_fraction" not in f.columns and {"n_kept", "n_pool"} <= set(f.columns):
         f = f.assign(kept_fraction=f["n_kept"] / f["n_pool"])
     if "kept_clean_fraction" not in f.columns and {"n_kept_clean", "n_kept"} <= set(f.columns):

@@ -4,17 +4,73 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from ..data.model import BimodalModel
 from ..filters.scores import FILTERING_METHODS, METHODS
 from ..filters.spec import MethodSpec
 
 __all__ = [
+    "ArgumentParser",
+    "NUMBER_PATTERN",
     "add_model_arguments",
     "add_sampler_argument",
     "model_from_args",
     "method_spec_from_args",
 ]
+
+#: A number in any notation Python's ``float`` reads, with a sign: ``-1``, ``-1.5``, ``-.5``,
+#: ``-1e-3``, ``-1E+3``, ``-inf``, ``-Infinity``, ``-nan``. An argument matching it is a value,
+#: never an option (none of the options looks like a number).
+NUMBER_PATTERN = re.compile(
+    r"^[-+]?(?:(?:\d+(?:_\d+)*\.?\d*(?:_\d+)*|\.\d+(?:_\d+)*)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)$",
+    re.IGNORECASE,
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` that reads every negative number as a value.
+
+    Plain argparse only recognises ``-1`` and ``-1.5`` as negative numbers; ``--theta -1e-3``,
+    ``--theta -inf`` and ``--gamma-t -inf`` fail with "expected one argument" because the value
+    looks like an option. Here any argument matching :data:`NUMBER_PATTERN` is a value, so
+    such numbers reach the options' validation, which decides (``--theta -1e-3`` and
+    ``--theta -inf`` are valid thresholds; ``--gamma-t -inf`` is refused, naming gamma_t).
+    The subparsers made by :meth:`add_subparsers` are of this class too.
+
+    Examples
+    --------
+    >>> p = ArgumentParser(prog="demo")
+    >>> _ = p.add_argument("--theta", type=float)
+    >>> p.parse_args(["--theta", "-1e-3"]).theta
+    -0.001
+    >>> p.parse_args(["--theta", "-inf"]).theta
+    -inf
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse's own test for "is this a negative number, not an option" (a private
+        # attribute since Python 3.2; the only hook argparse offers).
+        self._negative_number_matcher = NUMBER_PATTERN
+
+
+def positive_seconds(text: str) -> float:
+    """``type=`` of a duration option: a positive, finite number of seconds.
+
+    Validated when the options are read, so ``--scheduler-timeout -1`` is refused even where
+    the option would not be used.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive, finite number of seconds; got {text!r}"
+        )
+    return value
+
 
 #: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
 SAMPLER_CHOICES = ("pairs", "exact", "auto")
@@ -109,7 +165,10 @@ def method_spec_from_args(args: argparse.Namespace) -> MethodSpec:
 
 
 def _finite_or_none(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    """``None`` for None or NaN; infinities as the strings "inf"/"-inf" (strict JSON has none)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return _json_float(value)
 
 
 def _json_float(value: float):

@@ -28,6 +28,7 @@ __all__ = [
     "PREDICTORS",
     "RELIABLE_N_OVER_CONDITION",
     "predict_from_args",
+    "validity_notes",
     "add_arguments",
     "run",
 ]
@@ -39,7 +40,7 @@ HELP = "predict the error from the book's first-order asymptotics"
 RELIABLE_N_OVER_CONDITION = 10.0
 
 
-def _json_number(value: float):
+def _json_number(value: float | None):
     """Finite floats as numbers; infinities as the strings "inf"/"-inf" (strict JSON has none)."""
     if isinstance(value, float) and math.isinf(value):
         return "inf" if value > 0 else "-inf"
@@ -149,11 +150,52 @@ PREDICTORS: dict[str, Callable[[argparse.Namespace], dict]] = {
 PREDICTORS["none"] = _predict_none
 
 
+def validity_notes(result: dict, r: int) -> list[str]:
+    r"""Plain-language notes on a prediction that lies far outside its validity.
+
+    ERR is at most :math:`\sqrt r` (every principal angle at most 90°), so a predicted ERR
+    at or above :math:`\sqrt r` is not a number to read; and below the sample-size
+    condition (:math:`n/n_{\rm condition} < 1`) the first-order law does not apply at all.
+    ``predict`` prints these notes and puts them in its JSON (``validity_notes``).
+
+    Examples
+    --------
+    >>> validity_notes({"err_pred": 3.0, "n_over_condition": 0.5}, 4)[0][:40]
+    'predicted E[ERR] = 3 is not below sqrt(r'
+    >>> validity_notes({"err_pred": 1e-3, "n_over_condition": 90.0}, 4)
+    []
+    """
+    notes = []
+    err_max = math.sqrt(r)
+    err = result.get("err_pred")
+    if isinstance(err, float) and not err < err_max:
+        notes.append(
+            f"predicted E[ERR] = {err:.3g} is not below sqrt(r) = {err_max:.3g}, the largest "
+            "possible ERR: the first-order prediction is far outside its validity here and "
+            "says only that the learner fails"
+        )
+    ratio = result.get("n_over_condition")
+    if isinstance(ratio, float) and ratio < 1.0:
+        notes.append(
+            f"n / n_condition = {ratio:.3g} < 1: the sample-size condition fails, so the "
+            "first-order law does not apply (expect ERR near its random-subspace value)"
+        )
+    teacher_ratio = result.get("teacher_n_over_condition")
+    if isinstance(teacher_ratio, float) and teacher_ratio < 1.0:
+        notes.append(
+            f"teacher n / n_condition = {teacher_ratio:.3g} < 1: the teacher itself is below "
+            "the sample-size condition, so its scores carry little signal"
+        )
+    return notes
+
+
 def predict_from_args(args: argparse.Namespace) -> dict:
     """Validate the options, run the method's predictor and add the parameters."""
     spec = method_spec_from_args(args)
     rho = check_positive("rho", args.rho)
     result = PREDICTORS[spec.method](args)
+    result["err_max"] = math.sqrt(args.r)
+    result["validity_notes"] = validity_notes(result, args.r)
     result["params"] = {
         "n": args.n,
         "eta": args.eta,
@@ -164,7 +206,7 @@ def predict_from_args(args: argparse.Namespace) -> dict:
         "gamma_t": _json_number(float(args.gamma_t)),
         "rho": rho,
         "method": spec.method,
-        "theta": spec.theta,
+        "theta": _json_number(spec.theta),
         "keep_fraction": spec.keep_fraction,
     }
     return result
@@ -220,4 +262,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name} = {ratio:.3g} ({verdict})")
         if "teacher_n_over_condition" in result:
             print(f"  teacher n / n_condition = {result['teacher_n_over_condition']:.3g}")
+    for note in result["validity_notes"]:
+        print(f"  OUTSIDE ITS VALIDITY: {note}")
     return 0

@@ -9,19 +9,26 @@ Examples::
     python -m linclip reproduce fig3a --scale paper --scheduler tcp://10.0.0.5:8786
 
 Every finished trial is appended to ``<out>/<experiment>_<scale>_trials.csv``; rerunning the
-same command resumes where it stopped (and ``--trials`` may be raised to extend a run).
+same command resumes where it stopped (and ``--trials`` may be raised to extend a run). A
+resume accepts only rows of the same run (``run_id``; see
+:func:`linclip.experiments.runner.run_experiment`); one process at a time may write an
+experiment into a directory (a lock file ``<out>/.<experiment>_<scale>.lock``).
+
+Before a run that will take more than a minute the estimated run time is printed on stderr
+(:mod:`linclip.experiments.resources`); a run estimated above 12 hours is refused unless
+``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 
 from ..experiments.configs import EXPERIMENTS, SCALES
-from .common import add_sampler_argument
+from .common import add_sampler_argument, positive_seconds
+from .guards import add_force_argument, check_run_time
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -73,6 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar on stderr"
     )
+    add_force_argument(p)
     _add_cluster_arguments(p)
 
 
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments.cluster import ClusterUnavailable
     from ..experiments.configs import experiment_config
     from ..experiments.figures import write_fig3a_figure
-    from ..experiments.runner import output_paths
+    from ..experiments.runner import output_paths, prepare_out_dir, strict_json
 
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     config = experiment_config(
         args.experiment, args.scale, trials=args.trials, seed=args.seed, sampler=args.sampler
     )
+    prepare_out_dir(args.out, "--out")
     paths = output_paths(config, args.out)
     try:
         frame = _run_trials(config, args)
@@ -107,11 +116,9 @@ def run(args: argparse.Namespace) -> int:
 
     if config.name == "table1":
         rows = table1_rows(frame)
-        paths["table"].write_text(
-            json.dumps(rows, indent=1, allow_nan=False) + "\n", encoding="utf-8"
-        )
+        paths["table"].write_text(strict_json(rows, indent=1) + "\n", encoding="utf-8")
         if args.json:
-            print(json.dumps(rows, allow_nan=False))
+            print(strict_json(rows))
             return 0
         print(
             f"Table 1: n = {config.n}, eta = {config.etas[0]:g}, {config.trials} trials, "
@@ -152,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             "files": {k: str(v) for k, v in paths.items()},
         }
-        print(json.dumps(out, allow_nan=False))
+        print(strict_json(out))
         return 0
     print(
         f"Figure 3a ({config.scale} scale): n = {config.n:.0e}, {len(config.etas)} values of "
@@ -187,7 +194,7 @@ def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--scheduler-timeout",
-        type=float,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="give up if the scheduler does not answer within this time (default 10)",
@@ -197,10 +204,22 @@ def _add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 def _run_trials(config, args: argparse.Namespace):
     """The trials of ``config``: local processes, or a Dask cluster with ``--scheduler``."""
     from ..experiments.runner import run_experiment
+    from .guards import config_trial_seconds
 
     progress = not args.no_progress
+
+    def on_plan(tasks: int, workers: int) -> None:
+        check_run_time(
+            NAME,
+            config_trial_seconds(config),
+            tasks,
+            workers,
+            force=args.force,
+            what=f"{tasks} trials of n = {config.n:.0e} pairs ({config.stem})",
+        )
+
     if args.scheduler is None:
-        return run_experiment(config, args.out, jobs=args.jobs, progress=progress)
+        return run_experiment(config, args.out, jobs=args.jobs, progress=progress, on_plan=on_plan)
     from ..experiments.cluster import ClusterUnavailable, dask_executor, parse_scheduler
 
     scheduler = parse_scheduler(args.scheduler)  # ValueError: exit status 2
@@ -211,7 +230,9 @@ def _run_trials(config, args: argparse.Namespace):
     jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     with dask_executor(scheduler, jobs=jobs, timeout=args.scheduler_timeout) as (ex, threads):
         try:
-            return run_experiment(config, args.out, jobs=threads, progress=progress, executor=ex)
+            return run_experiment(
+                config, args.out, jobs=threads, progress=progress, executor=ex, on_plan=on_plan
+            )
         except Exception as exc:
             if type(exc).__name__ == "KilledWorker":  # a trial lost its worker too often
                 raise ClusterUnavailable(f"the Dask cluster lost a trial's worker: {exc}") from exc

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data.model import NOISE_KINDS, NOISE_MODALITIES, SPIKE_DIRECTIONS, NoiseModel
 from ..filters.engine import check_learner
 from ..learners import LEARNERS
 from ..learners.infonce import InfoNCEOptions
@@ -19,11 +19,12 @@ from .common import (
     method_spec_from_args,
     model_from_args,
 )
+from .guards import add_force_argument, check_run_time
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NAME", "HELP", "add_arguments", "run"]
+__all__ = ["NAME", "HELP", "add_arguments", "add_noise_arguments", "noise_from_args", "run"]
 
 NAME = "simulate"
 HELP = "simulate the linear contrastive learner (or PCA, or InfoNCE) with or without filtering"
@@ -54,18 +55,131 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_sampler_argument(g)
     g.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     g.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    add_force_argument(g)
+    add_noise_arguments(p)
+
+
+# ---- structured noise (Part III, chapter "Structured noise"; keep this block together) ------
+#: Defaults of --noise-rank / --noise-strength per noise kind (None: the option does not apply).
+NOISE_DEFAULTS = {"isotropic": (0, 0.0), "spiked": (1, 1.0), "hetero": (0, 10.0)}
+
+
+def add_noise_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of the noise covariance (:class:`linclip.data.model.NoiseModel`)."""
+    g = p.add_argument_group(
+        "structured noise (beyond Assumption 2; the exact sampler needs isotropic noise)"
+    )
+    g.add_argument(
+        "--noise",
+        choices=NOISE_KINDS,
+        default="isotropic",
+        help="isotropic: the paper's noise 1/gamma I; spiked: 1/gamma I + lambda V V^T, a few "
+        "strong noise directions V; hetero: per-coordinate variances (1/gamma) w_j, a "
+        "geometric profile of mean 1 (same total noise power as isotropic) (default isotropic)",
+    )
+    g.add_argument(
+        "--noise-rank",
+        type=int,
+        default=None,
+        help="spiked: number k >= 1 of spike directions (default 1); not for other kinds",
+    )
+    g.add_argument(
+        "--noise-strength",
+        type=float,
+        default=None,
+        help="spiked: extra variance lambda > 0 along each spike direction (default 1; the "
+        "signal directions have variance 1 + 1/gamma); hetero: spread c >= 1, the largest "
+        "over the smallest coordinate variance (default 10)",
+    )
+    g.add_argument(
+        "--noise-modality",
+        choices=NOISE_MODALITIES,
+        default=None,
+        help="which modality has the structured noise: image (x), text (x~) or both "
+        "(default image)",
+    )
+    g.add_argument(
+        "--noise-directions",
+        choices=SPIKE_DIRECTIONS,
+        default=None,
+        help="spiked: spike directions orthogonal to the signal subspace (needs k <= dim - r) "
+        "or Haar-random (overlapping it) (default orthogonal)",
+    )
+
+
+def noise_from_args(args: argparse.Namespace) -> NoiseModel:
+    """The validated :class:`~linclip.data.model.NoiseModel` of the parsed options."""
+    kind = args.noise
+    rank_default, strength_default = NOISE_DEFAULTS[kind]
+    given = {
+        "--noise-rank": args.noise_rank,
+        "--noise-strength": args.noise_strength,
+        "--noise-modality": args.noise_modality,
+        "--noise-directions": args.noise_directions,
+    }
+    allowed = {
+        "isotropic": (),
+        "spiked": tuple(given),
+        "hetero": ("--noise-strength", "--noise-modality"),
+    }[kind]
+    for option, value in given.items():
+        if value is not None and option not in allowed:
+            raise ValueError(
+                f"{option} does not apply to --noise {kind}; got {value!r} (options of "
+                f"--noise {kind}: {', '.join(allowed) or 'none'})"
+            )
+    return NoiseModel(
+        kind,
+        rank=rank_default if args.noise_rank is None else args.noise_rank,
+        strength=strength_default if args.noise_strength is None else args.noise_strength,
+        modality="image" if args.noise_modality is None else args.noise_modality,
+        directions="orthogonal" if args.noise_directions is None else args.noise_directions,
+    )
+
+
+def noise_params(noise: NoiseModel) -> dict:
+    """The noise fields under the names of the result rows' columns (JSON ``params``)."""
+    return {
+        "noise": noise.kind,
+        "noise_rank": noise.rank,
+        "noise_strength": noise.strength,
+        "noise_modality": noise.modality,
+        "noise_directions": noise.directions,
+    }
+
+
+# ---- end of the structured-noise block ------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``simulate``; return the exit status."""
-    from ..experiments.grid import run_grid, summarize
+    from ..experiments.grid import run_grid, summarize, trial_samplers
+    from ..experiments.resources import cap_workers, estimate_trial_seconds
+    from ..experiments.runner import strict_json
 
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
-    model = model_from_args(args)
+    model = replace(model_from_args(args), noise=noise_from_args(args))  # structured noise
     spec = method_spec_from_args(args)
     learner = check_learner(args.learner)
     infonce = infonce_from_args(args, learner)
+    if args.trials >= 1 and (args.jobs == -1 or args.jobs >= 1):
+        check_run_time(
+            NAME,
+            estimate_trial_seconds(
+                args.n,
+                model.d,
+                model.d_t,
+                [spec.method],
+                # structured noise runs on pairs (the exact sampler needs isotropic noise)
+                trial_samplers([spec], args.sampler if model.noise.is_isotropic else "pairs"),
+            ),
+            args.trials,
+            cap_workers(args.jobs, args.trials, announce=False),
+            force=args.force,
+            what=f"{args.trials} trials of n = {args.n:.3g} pairs",
+            reduce="--n or --trials",
+        )
     frame = run_grid(
         model,
         n=args.n,
@@ -110,11 +224,12 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "jobs": args.jobs,
             "sampler": args.sampler,
+            **noise_params(model.noise),  # structured noise
             **infonce.params,
         },
     }
     if args.json:
-        print(json.dumps(result, allow_nan=False))
+        print(strict_json(result))
     else:
         shown = spec.label if learner == "linear" else f"{spec.label}, learner {learner}"
         shown += infonce.label
@@ -124,6 +239,12 @@ def run(args: argparse.Namespace) -> int:
             f"gamma~ = {model.gamma_t:g}, {result['trials']} trials, "
             f"sampler {result['sampler']}"
         )
+        if not model.noise.is_isotropic:  # structured noise
+            nz = model.noise
+            print(
+                f"  noise {nz.kind} on {nz.modality}: rank {nz.rank}, strength {nz.strength:g}"
+                + (f", {nz.directions} spikes" if nz.kind == "spiked" else "")
+            )
         print(f"  ERR           {result['err_mean']:.4e} ± {result['err_std']:.2e} (mean ± std)")
         print(f"  ERR x / x~    {result['err_x_mean']:.4e} / {result['err_xt_mean']:.4e}")
         print(

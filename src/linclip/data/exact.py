@@ -57,6 +57,15 @@ SAMPLERS = ("pairs", "exact", "auto")
 EXACT_METHODS = ("none", "teacher-split", "oracle-score", "oracle-clean")
 
 
+def _check_isotropic(model: BimodalModel) -> None:
+    """The exact laws here assume the paper's isotropic noise: refuse structured noise."""
+    if not model.noise.is_isotropic:
+        raise ValueError(
+            f"the exact sampler assumes isotropic noise; model.noise is {model.noise.kind} "
+            "(NoiseModel(kind='isotropic') is allowed); use sampler='pairs'"
+        )
+
+
 #: Draws generated together by the sampler (bounds the memory of the Bartlett triangles).
 _BATCH = 500
 
@@ -172,6 +181,7 @@ def sample_cross_covariance(
     """
     if not isinstance(model, BimodalModel):
         raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
+    _check_isotropic(model)
     n = check_int("n", n, minimum=2)
     count = 1 if size is None else check_int("size", size)
     rng = np.random.default_rng(rng)
@@ -598,6 +608,7 @@ class ExactSource:
     ) -> None:
         if not isinstance(model, BimodalModel):
             raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
+        _check_isotropic(model)
         self.model = model
         self._n = check_int("n", n, minimum=2)
         self.seed = seed

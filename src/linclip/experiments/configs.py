@@ -167,6 +167,9 @@ class ExperimentConfig:
         for spec in self.methods:
             if not isinstance(spec, MethodSpec):
                 raise ValueError(f"methods must be MethodSpec objects; got {spec!r}")
+            # Re-validate: a spec altered after construction (object.__setattr__) must not
+            # carry a kept fraction of 2.0 or -0.5 into a run's definition and records.
+            MethodSpec(spec.method, theta=spec.theta, keep_fraction=spec.keep_fraction)
         for eta in self.etas:
             self.model(eta)
         from .grid import trial_samplers

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import check_int
+from .._validate import check_int, check_positive, check_seed
 from ..data.exact import SAMPLERS, ExactSource, exact_route
 from ..data.model import BimodalModel, PairSample, StreamingSample
 from ..filters.engine import check_learner, run_methods_with_stats
 from ..filters.spec import MethodSpec
+from .resources import cap_workers, worker_init
 from .rows import TRIAL_COLUMNS, trial_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +51,52 @@ IN_MEMORY_LIMIT = 2_000_000
 
 
 def _as_spec(method: str | MethodSpec) -> MethodSpec:
-    return method if isinstance(method, MethodSpec) else MethodSpec(method)
+    if isinstance(method, MethodSpec):
+        return method
+    if not isinstance(method, str):
+        raise ValueError(
+            f"each method must be a method name (str) or a MethodSpec; got {method!r}"
+        )
+    return MethodSpec(method)
+
+
+def _as_specs(methods: object) -> list[MethodSpec]:
+    """``methods`` as a list of specs; one name or one spec stands for a list of one."""
+    if isinstance(methods, (str, MethodSpec)):
+        return [_as_spec(methods)]
+    try:
+        items = list(methods)  # type: ignore[call-overload]
+    except TypeError:
+        raise ValueError(
+            f"methods must be a method name, a MethodSpec or a sequence of them; got {methods!r}"
+        ) from None
+    if not items:
+        raise ValueError("methods must name at least one method; got an empty sequence")
+    return [_as_spec(m) for m in items]
+
+
+def _grid_values(name: str, values: object, what: str) -> list:
+    """The values of one grid axis (a scalar or an iterable); an empty axis is refused."""
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be {what} or an iterable of them; got {values!r}")
+    if isinstance(values, Iterable) and not isinstance(values, np.ndarray):
+        out = list(values)
+    else:
+        out = np.atleast_1d(values).tolist()  # type: ignore[call-overload]
+    if not out:
+        raise ValueError(
+            f"{name} must hold at least one value ({what}); got an empty {type(values).__name__}"
+        )
+    return out
+
+
+def _check_grid(methods, n, eta, seed, rho, model) -> tuple:
+    """Validate :func:`run_grid`'s grid before anything runs (see its docstring)."""
+    if not isinstance(model, BimodalModel):
+        raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
+    ns = [check_int("n", v, minimum=2) for v in _grid_values("n", n, "an integer >= 2")]
+    etas = [model.with_eta(v).eta for v in _grid_values("eta", eta, "a clean fraction")]
+    return _as_specs(methods), ns, etas, check_seed("seed", seed), check_positive("rho", rho)
 
 
 def eta_key(eta: float) -> int:
@@ -142,7 +188,7 @@ def trial_samplers(
     ['exact', 'pairs']
     """
     check_sampler(sampler)
-    specs = [_as_spec(m) for m in methods]
+    specs = _as_specs(methods)
     if sampler == "pairs":
         return ["pairs"] * len(specs)
     from ..filters.engine import PAIR_LEARNERS
@@ -224,8 +270,13 @@ def run_trial(
     bases and data seed (:func:`trial_source`); methods on different samplers do not see the
     same pairs.
     """
-    specs = [_as_spec(m) for m in methods]
+    specs = _as_specs(methods)
+    seed = check_seed("seed", seed)
+    n = check_int("n", n, minimum=2)
+    trial = check_int("trial", trial, minimum=0)
     learner = check_learner(learner)
+    if sampler == "auto" and not model.noise.is_isotropic:
+        sampler = "pairs"  # the exact sampler assumes isotropic noise; the rows say "pairs"
     samplers = trial_samplers(specs, sampler, learner, teacher_learner)
     rows: list[dict | None] = [None] * len(specs)
     for used in dict.fromkeys(samplers):
@@ -302,16 +353,22 @@ def run_grid(
         Sample sizes :math:`n`.
     eta : float or iterable of float
         Clean fractions :math:`\eta \in (0, 1]`.
-    methods : sequence of str or MethodSpec
-        Methods (strings use the default knob, :math:`\theta = 0` for filters).
+    methods : str, MethodSpec or sequence of them
+        Methods (strings use the default knob, :math:`\theta = 0` for filters); a single name
+        or spec means that one method (``methods="none"`` is ``methods=["none"]``).
     trials : int
         Trials per grid point.
     seed : int
-        Root seed; see the module docstring for the reproducibility contract.
+        Root seed, a non-negative integer (``1.5`` or ``None`` are refused, never truncated);
+        see the module docstring for the reproducibility contract.
     rho : float
         Regularisation :math:`\rho`.
     jobs : int
-        Worker processes (results do not depend on it). ``-1`` uses every core.
+        Worker processes (results do not depend on it). ``-1`` uses every core. At most one
+        per trial and one per core are started
+        (:func:`~linclip.experiments.resources.cap_workers`, which says so on stderr); each
+        exits by itself if this process dies
+        (:func:`~linclip.experiments.resources.worker_init`).
     resample_bases : bool
         Fresh random :math:`U, \tilde U` per trial.
     chunk_size : int
@@ -336,6 +393,13 @@ def run_grid(
     pandas.DataFrame
         Columns :data:`ROW_COLUMNS`.
 
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the value and what is allowed, before any trial runs: an empty
+        ``n``, ``eta`` or ``methods``, a seed that is not a non-negative integer, a
+        non-positive ``rho``, an unknown method or sampler.
+
     Examples
     --------
     >>> from linclip import BimodalModel, run_grid, summarize
@@ -352,17 +416,23 @@ def run_grid(
     """
     import pandas as pd
 
+    methods, n, eta, seed, rho = _check_grid(methods, n, eta, seed, rho, model)
     ns = [check_int("n", v, minimum=2) for v in np.atleast_1d(n).tolist()]  # type: ignore[arg-type]
     etas = [model.with_eta(float(v)).eta for v in np.atleast_1d(eta).tolist()]  # type: ignore[arg-type]
     specs = [_as_spec(m) for m in methods]
     if not specs:
         raise ValueError("methods must name at least one method")
     trials = check_int("trials", trials)
-    jobs = (os.cpu_count() or 1) if jobs == -1 else check_int("jobs", jobs)
+    jobs = -1 if jobs == -1 else check_int("jobs", jobs)
     learner = check_learner(learner)
     teacher_learner = check_learner(teacher_learner, "teacher_learner")
     # Fails early for a method without an exact route.
     trial_samplers(specs, sampler, learner, teacher_learner)
+    if sampler == "exact" and not model.noise.is_isotropic:
+        raise ValueError(
+            f"sampler 'exact' assumes isotropic noise; model.noise is {model.noise.kind}; "
+            "use sampler 'pairs', or 'auto' (which then runs every method on pairs)"
+        )
     tasks = [
         (
             model.with_eta(e),
@@ -385,12 +455,15 @@ def run_grid(
     ]
     results: Iterable[list[dict]]
     pool = None
+    workers = 1 if executor is not None else cap_workers(jobs, len(tasks))
     if executor is not None:
         results = executor.map(_run_task, tasks)  # in task order, whatever finishes first
-    elif jobs == 1:
+    elif workers == 1:
         results = map(_run_task, tasks)
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=worker_init, initargs=(os.getpid(),)
+        )
         results = pool.map(_run_task, tasks)
     if progress:
         from tqdm.auto import tqdm

@@ -4,6 +4,8 @@
 Each row describes one (trial, method, knob): the model, the method and its knob, the student's
 learner, its ERR and the kept set. Columns that do not apply are NaN (``theta`` of a top-q rule,
 ``teacher_err`` of a method without a teacher, ``kept_clean_fraction`` without labels).
+The ``noise*`` columns record the model's :class:`~linclip.data.model.NoiseModel` (``isotropic``,
+rank 0, strength 0 for the paper's noise).
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ TRIAL_COLUMNS = [
     "sampler",
     "score",
     "teacher_learner",
+    # structured noise (Part III, "Structured noise"): linclip.data.model.NoiseModel
+    "noise",
+    "noise_rank",
+    "noise_strength",
+    "noise_modality",
+    "noise_directions",
     # --- InfoNCE learner options (issue 13, chapter 1): NaN unless the row's student or
     # teacher is "infonce" ---
     "temperature",
@@ -139,6 +147,11 @@ def trial_rows(
                 sampler=sampler,
                 score=out.score,
                 teacher_learner=out.teacher_learner,
+                noise=model.noise.kind,
+                noise_rank=model.noise.rank,
+                noise_strength=model.noise.strength,
+                noise_modality=model.noise.modality,
+                noise_directions=model.noise.directions,
                 **_learner_option_columns(out, learner_options),
             )
         )

@@ -141,7 +141,7 @@ def fit_statistics(
         pairs = stats.pairs()
         if options is None:
             return infonce_encoders(pairs.x, pairs.xt, r)
-        return infonce_encoders(pairs.x, pairs.xt, r, options=options)
+        return infonce_encoders(pairs.x, pairs.xt, r, options=options)  # type: ignore[arg-type]
     return closed_form_encoders(stats.covariance(), r, rho)
 
 

@@ -20,10 +20,11 @@ from .._knobs import (
     METHODS,
     SCORE_FILTERS,
     SCORES,
+    _check_theta,
     check_filter_knob,
     check_score,
 )
-from .._validate import check_finite_array, check_fraction, check_real
+from .._validate import check_finite_array, check_fraction, check_int, check_scores
 from ..learners.contrastive import Encoders, min_pairs_for_rank
 
 __all__ = [
@@ -56,6 +57,13 @@ def bilinear_score(x: np.ndarray, xt: np.ndarray, M: np.ndarray) -> np.ndarray:
         Score matrix: :math:`G_T^\top\tilde G_T` for a teacher, :math:`U\tilde U^\top` for the oracle.
     """
     M = check_finite_array("M", M, ndim=2)
+    x = check_finite_array("x", x, ndim=2)
+    xt = check_finite_array("xt", xt, ndim=2)
+    if x.shape[0] != xt.shape[0]:
+        raise ValueError(
+            f"x and xt must have the same number of rows (pairs); got {x.shape[0]} and "
+            f"{xt.shape[0]}"
+        )
     if x.shape[1] != M.shape[0] or xt.shape[1] != M.shape[1]:
         raise ValueError(
             f"score matrix of shape {M.shape} does not fit x of width {x.shape[1]} "
@@ -92,6 +100,13 @@ def cosine_score(x: np.ndarray, xt: np.ndarray, A: np.ndarray, B: np.ndarray) ->
     """
     A = check_finite_array("A", A, ndim=2)
     B = check_finite_array("B", B, ndim=2)
+    x = check_finite_array("x", x, ndim=2)
+    xt = check_finite_array("xt", xt, ndim=2)
+    if x.shape[0] != xt.shape[0]:
+        raise ValueError(
+            f"x and xt must have the same number of rows (pairs); got {x.shape[0]} and "
+            f"{xt.shape[0]}"
+        )
     if A.shape[0] != B.shape[0] or x.shape[1] != A.shape[1] or xt.shape[1] != B.shape[1]:
         raise ValueError(
             f"embeddings of shapes {A.shape} and {B.shape} do not fit x of width "
@@ -117,6 +132,10 @@ def teacher_score_matrix(teacher: Encoders, units: str = "oracle") -> np.ndarray
         oracle score (the paper's thresholds 0 and :math:`r/2` are in these units). A positive
         rescaling never changes which pairs rank highest.
     """
+    if not isinstance(teacher, Encoders):
+        raise ValueError(
+            f"teacher must be an Encoders pair (G, G_t); got {type(teacher).__name__}"
+        )
     M = teacher.score_matrix
     if units == "raw":
         return M
@@ -131,7 +150,14 @@ def teacher_score_matrix(teacher: Encoders, units: str = "oracle") -> np.ndarray
 
 def oracle_score_matrix(U: np.ndarray, U_t: np.ndarray) -> np.ndarray:
     r"""Oracle score matrix :math:`U\tilde U^\top` (knows the true subspaces)."""
-    return np.asarray(U) @ np.asarray(U_t).T
+    U = check_finite_array("U", U, ndim=2)
+    U_t = check_finite_array("U_t", U_t, ndim=2)
+    if U.shape[1] != U_t.shape[1]:
+        raise ValueError(
+            f"U and U_t must have the same number of columns (the rank r); got shapes "
+            f"{U.shape} and {U_t.shape}"
+        )
+    return U @ U_t.T
 
 
 def _too_few(kept: int, total: int, r: int, knob: str) -> ValueError:
@@ -143,9 +169,30 @@ def _too_few(kept: int, total: int, r: int, knob: str) -> ValueError:
 
 
 def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
-    r"""Keep pairs whose score exceeds :math:`\theta`; raise if fewer than ``r + 1`` survive."""
-    theta = check_real("theta", theta)
-    mask = np.asarray(scores) > theta
+    r"""Keep pairs whose score exceeds :math:`\theta`; raise if fewer than ``r + 1`` survive.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+        One score per pair; NaN is refused (it cannot be compared with :math:`\theta`).
+    theta : float
+        Threshold :math:`\theta`: a finite real number, or ``-inf`` (keep every pair).
+    r : int
+        Rank :math:`r` of the subspace the kept pairs will train (a positive integer).
+
+    Examples
+    --------
+    >>> threshold_mask(np.array([0.5, -1.0, 2.0, 3.0]), 0.0, r=1)
+    array([ True, False,  True,  True])
+    >>> threshold_mask(np.array([0.5, np.nan, 2.0]), 0.0, r=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: scores must not contain NaN (a NaN score cannot be ranked); found 1 NaN entries, the first at index 1
+    """
+    scores = check_scores("scores", scores)
+    theta = _check_theta(theta)
+    r = check_int("r", r, what=" (the rank of the subspace)")
+    mask = scores > theta
     kept = int(np.count_nonzero(mask))
     if kept < min_pairs_for_rank(r):
         raise _too_few(kept, mask.size, r, f"threshold theta = {theta:g}")
@@ -154,13 +201,26 @@ def threshold_mask(scores: np.ndarray, theta: float, r: int) -> np.ndarray:
 
 def kept_count(keep_fraction: float, n_pool: int) -> int:
     r"""Number of pairs a kept fraction :math:`q` keeps out of ``n_pool``: :math:`\lceil qn\rceil`."""
-    return min(n_pool, math.ceil(keep_fraction * n_pool - 1e-9))
+    q = check_fraction("keep_fraction (q)", keep_fraction)
+    n_pool = check_int("n_pool", n_pool, minimum=0)
+    return min(n_pool, math.ceil(q * n_pool - 1e-9))
 
 
 def top_fraction_mask(scores: np.ndarray, keep_fraction: float, r: int) -> np.ndarray:
-    r"""Keep the :math:`\lceil q\,n\rceil` highest-scoring pairs (top-:math:`q`)."""
+    r"""Keep the :math:`\lceil q\,n\rceil` highest-scoring pairs (top-:math:`q`).
+
+    Parameters
+    ----------
+    scores : ndarray, shape (n,)
+        One score per pair; NaN is refused (it has no rank).
+    keep_fraction : float
+        Kept fraction :math:`q \in (0, 1]`.
+    r : int
+        Rank :math:`r` of the subspace the kept pairs will train (a positive integer).
+    """
     q = check_fraction("keep_fraction (q)", keep_fraction)
-    scores = np.asarray(scores)
+    scores = check_scores("scores", scores)
+    r = check_int("r", r, what=" (the rank of the subspace)")
     k = kept_count(q, scores.size)
     if k < min_pairs_for_rank(r):
         raise _too_few(k, scores.size, r, f"keep_fraction q = {q:g}")

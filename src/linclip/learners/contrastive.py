@@ -201,6 +201,11 @@ def closed_form_encoders(S: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
     )
     rho = check_positive("rho", rho)
     P, sigma, Qt = np.linalg.svd(S, full_matrices=False)
+    if not sigma[0] > 0.0:
+        raise ValueError(
+            "the cross-covariance S is zero, so it defines no subspace (no encoder can be "
+            "learned): are the rows of x (or of xt) all identical?"
+        )
     root = np.sqrt(sigma[:r] / rho)[:, None]
     return Encoders(G=root * P[:, :r].T, G_t=root * Qt[:r])
 
@@ -230,7 +235,19 @@ def fit(x: np.ndarray, xt: np.ndarray, r: int, rho: float = 1.0) -> Encoders:
     True
     """
     x, xt = check_pairs(x, xt, r)
-    return closed_form_encoders(cross_covariance(x, xt), r, rho)
+    S = cross_covariance(x, xt)
+    if not np.any(S):
+        constant = [name for name, a in (("x", x), ("xt", xt)) if not np.any(a - a[0])]
+        why = (
+            f"the rows of {' and '.join(constant)} are all identical"
+            if constant
+            else "x and xt are uncorrelated in every direction"
+        )
+        raise ValueError(
+            f"fit: the cross-covariance of x and xt is exactly zero ({why}), so no subspace "
+            "is defined and no encoder can be learned"
+        )
+    return closed_form_encoders(S, r, rho)
 
 
 def contrastive_loss(
@@ -246,6 +263,7 @@ def contrastive_loss(
     if n < 2:
         raise ValueError(f"the contrastive loss needs at least 2 pairs; got n = {n}")
     rho = check_positive("rho", rho)
+    G, G_t, _ = _check_encoder_shapes(G, G_t, np.zeros((x.shape[1], xt.shape[1])))
     emb = x @ G.T
     emb_t = xt @ G_t.T
     paired = np.einsum("ij,ij->", emb, emb_t)
@@ -254,11 +272,27 @@ def contrastive_loss(
     return float(-paired / n + (all_pairs - paired) / (n * (n - 1)) + reg)
 
 
+def _check_encoder_shapes(
+    G: object, G_t: object, S: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``G`` (r, d), ``G_t`` (r, d_t) and ``S`` (d, d_t) as finite float arrays that fit."""
+    G = check_finite_array("G", G, ndim=2)
+    G_t = check_finite_array("G_t", G_t, ndim=2)
+    S = check_finite_array("S", S, ndim=2)
+    if G.shape[0] != G_t.shape[0] or S.shape != (G.shape[1], G_t.shape[1]):
+        raise ValueError(
+            f"G of shape (r, d), G_t of shape (r, d_t) and S of shape (d, d_t) must fit; got "
+            f"G {G.shape}, G_t {G_t.shape}, S {S.shape}"
+        )
+    return G, G_t, S
+
+
 def loss_from_cross_covariance(
     G: np.ndarray, G_t: np.ndarray, S: np.ndarray, rho: float = 1.0
 ) -> float:
     r""":math:`-\operatorname{Tr}(G S \tilde G^\top) + \frac\rho2\|G^\top\tilde G\|_F^2`."""
-    return float(-np.trace(G @ S @ G_t.T) + 0.5 * rho * np.sum((G.T @ G_t) ** 2))
+    G, G_t, S = _check_encoder_shapes(G, G_t, S)
+    return _loss(G, G_t, S, check_positive("rho", rho))
 
 
 def loss_gradients(
@@ -269,9 +303,18 @@ def loss_gradients(
     :math:`\nabla_G L = -\tilde G S^\top + \rho\,\tilde G\tilde G^\top G` and
     :math:`\nabla_{\tilde G} L = -G S + \rho\, G G^\top\tilde G`.
     """
+    G, G_t, S = _check_encoder_shapes(G, G_t, S)
+    return _loss_gradients(G, G_t, S, check_positive("rho", rho))
+
+
+def _loss_gradients(G, G_t, S, rho: float) -> tuple[np.ndarray, np.ndarray]:
     grad_G = -G_t @ S.T + rho * (G_t @ G_t.T) @ G
     grad_G_t = -G @ S + rho * (G @ G.T) @ G_t
     return grad_G, grad_G_t
+
+
+def _loss(G, G_t, S, rho: float) -> float:
+    return float(-np.trace(G @ S @ G_t.T) + 0.5 * rho * np.sum((G.T @ G_t) ** 2))
 
 
 @dataclass(frozen=True)
@@ -332,8 +375,8 @@ def gradient_descent(
     lr = step_size / sigma1
     losses = np.empty(steps)
     for t in range(steps):
-        grad_G, grad_G_t = loss_gradients(G, G_t, S, rho)
+        grad_G, grad_G_t = _loss_gradients(G, G_t, S, rho)  # validated once, above
         G = G - lr * grad_G
         G_t = G_t - lr * grad_G_t
-        losses[t] = loss_from_cross_covariance(G, G_t, S, rho)
+        losses[t] = _loss(G, G_t, S, rho)
     return GradientDescentResult(Encoders(G, G_t), losses)

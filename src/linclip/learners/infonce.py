@@ -322,7 +322,7 @@ def train_infonce(
     x: np.ndarray,
     xt: np.ndarray,
     r: int,
-    options: InfoNCEOptions | object | None = None,
+    options: InfoNCEOptions | None = None,
     seed: int | None = None,
     callback: object = None,
 ) -> InfoNCETrace:
@@ -402,7 +402,7 @@ def infonce_encoders(
     x: np.ndarray,
     xt: np.ndarray,
     r: int,
-    options: InfoNCEOptions | object | None = None,
+    options: InfoNCEOptions | None = None,
     seed: int | None = None,
 ) -> Encoders:
     r"""Train linear encoders on CLIP's loss (symmetric InfoNCE, normalised embeddings).

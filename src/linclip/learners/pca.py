@@ -35,6 +35,9 @@ def pca_encoders(cov_x: np.ndarray, cov_xt: np.ndarray, r: int) -> Encoders:
     """
     cov_x = check_finite_array("cov_x", cov_x, ndim=2)
     cov_xt = check_finite_array("cov_xt", cov_xt, ndim=2)
+    for name, cov in (("cov_x", cov_x), ("cov_xt", cov_xt)):
+        if cov.shape[0] != cov.shape[1]:
+            raise ValueError(f"{name} must be a square covariance matrix; got shape {cov.shape}")
     r = check_int(
         "r", r, maximum=min(cov_x.shape[0], cov_xt.shape[0]), what=" with 1 <= r <= min(d, d_t)"
     )

@@ -41,7 +41,7 @@ from numbers import Real
 import numpy as np
 from scipy import integrate, special
 
-from .._validate import check_int, check_positive, check_probability
+from .._validate import check_int, check_positive, check_probability, check_snr
 from .bounds import sample_size_condition
 
 __all__ = [
@@ -347,8 +347,8 @@ def predict_unfiltered(
     r = check_int("r", r, maximum=min(d, d_t), what=" with 1 <= r <= min(d, d_t)")
     n = check_int("n", n, minimum=r + 1, what=f" (at least r + 1 = {r + 1} pairs)")
     eta = check_probability("eta (clean fraction)", eta)
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     law_x = first_order_sin_theta_sq(n, d, r, 1.0 / gamma, 1.0 + 1.0 / gamma_t, eta)
     law_xt = first_order_sin_theta_sq(n, d_t, r, 1.0 / gamma_t, 1.0 + 1.0 / gamma, eta)
     return UnfilteredPrediction(

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._validate import check_int, check_positive, check_probability
+from .._validate import check_int, check_probability, check_snr
 
 __all__ = [
     "snr_factor",
@@ -32,8 +32,8 @@ def _check_n_eta(n: np.ndarray, eta: np.ndarray) -> None:
 
 def snr_factor(gamma: float, gamma_t: float) -> float:
     r""":math:`(1+\gamma^{-1})(1+\tilde\gamma^{-1})`."""
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     return (1.0 + 1.0 / gamma) * (1.0 + 1.0 / gamma_t)
 
 
@@ -74,8 +74,8 @@ def proposition1_rate(n, eta, d: int, d_t: int, gamma: float, gamma_t: float):
     n = np.asarray(n, dtype=float)
     eta = np.asarray(eta, dtype=float)
     _check_n_eta(n, eta)
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     return np.sqrt(max(d / gamma, d_t / gamma_t) / n) / eta
 
 

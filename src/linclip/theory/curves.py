@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validate import check_finite_array, check_int, check_positive, check_probability
+from .._validate import check_finite_array, check_int, check_probability, check_snr
 from .asymptotics import predict_unfiltered
 from .filtered_law import kept_moments
 
@@ -146,8 +146,8 @@ def oracle_filter_error_curve(
     d_t = check_int("d_t", d_t)
     r = check_int("r", r, maximum=min(d, d_t), what=" with 1 <= r <= min(d, d_t)")
     n_pool = check_int("n_pool", n_pool, minimum=r + 1, what=f" (at least r + 1 = {r + 1})")
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     theta = check_finite_array("theta", theta)
     eta = np.asarray(check_finite_array("eta (clean fraction)", eta), dtype=float)
     for value in np.unique(eta):

@@ -55,7 +55,7 @@ import numpy as np
 from scipy import optimize
 
 from .._knobs import METHODS, check_filter_knob
-from .._validate import check_int, check_positive, check_probability
+from .._validate import check_int, check_probability, check_snr
 from .asymptotics import ChiLaw, expected_max, first_order_sin_theta_sq, predict_unfiltered
 from .filtered_law import kept_moments, threshold_for_fraction
 from .score_law import ScoreLaw
@@ -70,8 +70,8 @@ _TEACHERS = ("teacher", "teacher-split")
 
 # ------------------------------------------------------------------------------ helpers
 def _check_gammas(gamma: float, gamma_t: float) -> tuple[float, float, float, float]:
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     return gamma, gamma_t, 1.0 + 1.0 / gamma, 1.0 + 1.0 / gamma_t
 
 
@@ -150,7 +150,9 @@ def _kept_state(
 ) -> _Kept:
     """Kept fraction, conditional signal moments and boundary moments of the kept pairs."""
     a, b = 1.0 + 1.0 / gamma, 1.0 + 1.0 / gamma_t
-    if method == "none" or (method in _SCORE_METHODS and keep_fraction == 1.0):
+    if method == "none" or (
+        method in _SCORE_METHODS and (keep_fraction == 1.0 or theta == -math.inf)
+    ):  # theta = -inf keeps every pair, as q = 1 does
         thr = math.nan if method == "none" else -math.inf
         return _Kept(thr, 1.0, eta, eta, a, b, 0.0, 0.0)
     if method == "oracle-clean":

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, special
 
-from .._validate import check_finite_array, check_int, check_positive, check_probability
+from .._validate import check_finite_array, check_int, check_probability, check_snr
 
 __all__ = [
     "ScoreLaw",
@@ -197,8 +197,8 @@ class ScoreLaw:
 
     def __post_init__(self) -> None:
         r = check_int("r", self.r)
-        gamma = check_positive("gamma", self.gamma, allow_inf=True)
-        gamma_t = check_positive("gamma_t", self.gamma_t, allow_inf=True)
+        gamma = check_snr("gamma", self.gamma)
+        gamma_t = check_snr("gamma_t", self.gamma_t)
         if not isinstance(self.clean, (bool, np.bool_)):
             raise ValueError(
                 f"clean must be True (law D_1) or False (law D_0); got {self.clean!r}"
@@ -299,6 +299,8 @@ class ScoreLaw:
         def cut(y: float) -> float:
             return (theta + beta * y) / alpha
 
+        if r == 1:
+            return self._tail_region_b_r1(theta, y0, y_max, prob_a, x_a, y_a)
         prob_b = integrate.quad(
             lambda y: _chi2_pdf(y, r) * _chi2_sf(cut(y), r), y0, y_max, **_QUAD_KW
         )[0]
@@ -314,6 +316,50 @@ class ScoreLaw:
                 lambda y: _chi2_pdf(y, r + 2) * _chi2_sf(cut(y), r), y0, y_max, **_QUAD_KW
             )[0]
         )
+        return min(prob_a + prob_b, 1.0), x_a + x_b, y_a + y_b
+
+    def _tail_region_b_r1(
+        self, theta: float, y0: float, y_max: float, prob_a: float, x_a: float, y_a: float
+    ) -> tuple[float, float, float]:
+        r"""Region B of :meth:`_tail_scalar` for :math:`r = 1`, in the variable :math:`u`.
+
+        For :math:`r = 1` the density of :math:`Y \sim \chi^2_1` has a :math:`y^{-1/2}`
+        singularity at 0, and :math:`\Pr(\chi^2_1 > t)` a square-root kink at :math:`t = 0`,
+        reached at :math:`y = y_0`; adaptive quadrature in :math:`y` then stalls on roundoff
+        (scipy's ``IntegrationWarning``). Substituting :math:`y = y_0 + u^2`,
+        :math:`dy = 2u\,du`, makes every integrand smooth: :math:`2u\,f_{\chi^2_1}(u^2)` is
+        the half-normal density :math:`\sqrt{2/\pi}\,e^{-u^2/2}`, and the cut
+        :math:`(\theta + \beta y)/\alpha` becomes :math:`(\max(\theta, 0) + \beta u^2)/\alpha`
+        since :math:`\theta + \beta y_0 = \max(\theta, 0)`.
+        """
+        alpha, beta = self.alpha, self.beta
+        base = max(theta, 0.0) if y0 > 0.0 else theta  # theta + beta * y0, exactly
+
+        def jac_pdf(u: float, dof: int) -> float:
+            r""":math:`2u\,f_{\chi^2_{dof}}(y_0 + u^2)`, finite at :math:`u = 0`."""
+            if y0 > 0.0:
+                return 2.0 * u * _chi2_pdf(y0 + u * u, dof)
+            k = dof / 2.0  # the chi density of sqrt(Y), in log space
+            if u <= 0.0:
+                return math.sqrt(2.0 / math.pi) if dof == 1 else 0.0
+            return math.exp(
+                math.log(2.0) + (dof - 1.0) * math.log(u) - u * u / 2.0
+                - k * math.log(2.0) - math.lgamma(k)
+            )  # fmt: skip
+
+        def cut(u: float) -> float:
+            return (base + beta * u * u) / alpha
+
+        u_max = math.sqrt(y_max - y0)
+        prob_b = integrate.quad(
+            lambda u: jac_pdf(u, 1) * _chi2_sf(cut(u), 1), 0.0, u_max, **_QUAD_KW
+        )[0]
+        x_b = integrate.quad(
+            lambda u: jac_pdf(u, 1) * _chi2_sf(cut(u), 3), 0.0, u_max, **_QUAD_KW
+        )[0]
+        y_b = integrate.quad(
+            lambda u: jac_pdf(u, 3) * _chi2_sf(cut(u), 1), 0.0, u_max, **_QUAD_KW
+        )[0]
         return min(prob_a + prob_b, 1.0), x_a + x_b, y_a + y_b
 
     def tail_moments(self, theta) -> TailMoments:
@@ -445,8 +491,8 @@ def sample_signal_coordinates(
     """
     n = check_int("n", n, minimum=0)
     r = check_int("r", r)
-    gamma = check_positive("gamma", gamma, allow_inf=True)
-    gamma_t = check_positive("gamma_t", gamma_t, allow_inf=True)
+    gamma = check_snr("gamma", gamma)
+    gamma_t = check_snr("gamma_t", gamma_t)
     eta = check_probability("eta (clean fraction)", eta)
     rng = np.random.default_rng(rng)
     clean = rng.random(n) < eta
