@@ -126,6 +126,13 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
         "--noise-directions": "orthogonal",
         "--force": "estimated run time",
         "--score": "cosine",
+        # InfoNCE options (issue 13, chapter 1)
+        "--teacher-learner": "teachers",
+        "--temperature": "tau",
+        "--epochs": "epochs",
+        "--batch-size": "batch",
+        "--lr": "Adam",
+        "--out": "CSV",
     }
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {opt: a for a in sub.choices["simulate"]._actions for opt in a.option_strings}

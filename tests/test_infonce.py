@@ -230,3 +230,108 @@ def test_argument_validation():
         infonce_encoders(x, xt, 2, seed=-2)
     with pytest.raises(ValueError, match="need at least r"):
         infonce_encoders(x[:2], xt[:2], 2)
+
+
+# --- the engine, the rows and the command line ---------------------------------------------
+
+
+def test_engine_trains_infonce_student_and_teacher_and_rows_record_options():
+    from linclip import run_grid
+    from linclip.experiments.rows import TRIAL_COLUMNS
+
+    model = BimodalModel(d=6, d_t=5, r=2, gamma=10.0, gamma_t=10.0)
+    opts = InfoNCEOptions(epochs=2, batch_size=64, temperature=0.5, lr=0.02)
+    frame = run_grid(
+        model,
+        n=1200,
+        eta=0.5,
+        methods=["none", "teacher-split"],
+        trials=1,
+        learner="infonce",
+        teacher_learner="infonce",
+        learner_options=opts,
+    )
+    assert list(frame.columns) == TRIAL_COLUMNS
+    assert TRIAL_COLUMNS[-4:] == ["temperature", "epochs", "batch_size", "lr"]
+    assert set(frame.learner) == {"infonce"}
+    split = frame[frame.method == "teacher-split"].iloc[0]
+    assert split.teacher_learner == "infonce" and np.isfinite(split.teacher_err)
+    assert list(frame.temperature) == [0.5, 0.5] and list(frame.batch_size) == [64, 64]
+    assert list(frame.epochs) == [2, 2] and list(frame.lr) == [0.02, 0.02]
+    # the linear learner's rows leave the InfoNCE columns empty
+    lin = run_grid(model, n=600, eta=0.5, trials=1)
+    assert lin[["temperature", "epochs", "batch_size", "lr"]].isna().all().all()
+
+
+def test_engine_infonce_is_the_learner_called_directly():
+    from linclip.filters.engine import run_methods
+
+    model = BimodalModel(d=6, d_t=5, r=2, eta=1.0, gamma=10.0, gamma_t=10.0, basis_seed=0)
+    pairs = model.sample(800, np.random.default_rng(5))
+    opts = InfoNCEOptions(epochs=2, batch_size=50, seed=7)
+    (out,) = run_methods(pairs, ["none"], 2, learner="infonce", learner_options=opts)
+    direct = infonce_encoders(pairs.x, pairs.xt, 2, opts)
+    np.testing.assert_allclose(out.student.G, direct.G)
+    np.testing.assert_allclose(out.student.G_t, direct.G_t)
+
+
+def test_cli_infonce_json_and_out(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from linclip.cli import main
+
+    out = tmp_path / "rows.csv"
+    argv = ["simulate", "--learner", "infonce", "--teacher-learner", "infonce"]
+    argv += ["--method", "teacher-split", "--n", "1000", "--d", "6", "--d-t", "5", "--r", "2"]
+    argv += ["--gamma", "10", "--gamma-t", "10", "--trials", "2", "--epochs", "2"]
+    argv += ["--temperature", "0.5", "--batch-size", "64", "--lr", "0.02", "--json"]
+    assert main([*argv, "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    p = result["params"]
+    assert (p["learner"], p["teacher_learner"]) == ("infonce", "infonce")
+    assert (p["temperature"], p["epochs"], p["batch_size"], p["lr"]) == (0.5, 2, 64, 0.02)
+    frame = pd.read_csv(out)
+    assert len(frame) == 2 and set(frame.temperature) == {0.5} and set(frame.epochs) == {2}
+    assert set(frame.teacher_learner) == {"infonce"}
+
+
+def test_cli_linear_json_records_no_infonce_options(capsys):
+    import json
+
+    from linclip.cli import main
+
+    assert main(["simulate", "--n", "500", "--trials", "1", "--json"]) == 0
+    p = json.loads(capsys.readouterr().out)["params"]
+    assert p["teacher_learner"] == "linear" and p["temperature"] is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--temperature", "0.5"], "--temperature: only for the InfoNCE learner"),
+        (["--learner", "infonce", "--temperature", "0"], "--temperature: temperature must be"),
+        (["--learner", "infonce", "--epochs", "0"], "--epochs: epochs must be an integer >= 1"),
+        (["--learner", "infonce", "--batch-size", "1"], "--batch-size: batch_size must be"),
+        (["--learner", "infonce", "--lr", "-1"], "--lr: lr must be positive"),
+        (["--learner", "infonce", "--sampler", "exact"], "trains on the pairs themselves"),
+        (["--out", "rows.txt"], "--out must name a .csv file"),
+    ],
+)
+def test_cli_infonce_errors_are_one_line(extra, message, capsys):
+    from linclip.cli import main
+
+    assert main(["simulate", "--n", "300", "--trials", "1", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_documents_infonce_options(capsys):
+    from linclip.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--temperature", "--epochs", "--batch-size", "--lr", "--teacher-learner"):
+        assert flag in text

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..data.model import NOISE_KINDS, NOISE_MODALITIES, SPIKE_DIRECTIONS, NoiseModel
 from ..filters.engine import check_learner
 from ..filters.scores import FILTERING_METHODS, SCORES
 from ..filters.spec import MethodSpec
 from ..learners import LEARNERS
+from ..learners.infonce import InfoNCEOptions
 from .common import (
     _finite_or_none,
     _json_float,
@@ -20,6 +23,9 @@ from .common import (
 )
 from .guards import add_force_argument, check_run_time
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "NAME",
     "HELP",
@@ -28,11 +34,14 @@ __all__ = [
     "noise_from_args",
     "add_score_argument",
     "score_spec_from_args",
+    "add_infonce_arguments",
+    "infonce_from_args",
+    "write_trial_table",
     "run",
 ]
 
 NAME = "simulate"
-HELP = "simulate the linear contrastive learner with or without filtering"
+HELP = "simulate the linear contrastive learner (or PCA, or InfoNCE) with or without filtering"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,11 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--learner",
         choices=LEARNERS,
         default="linear",
-        help="the student's learner: linear (the closed-form contrastive learner) or pca "
-        "(per-modality PCA, which ignores the pairing: the paper's eta = 0 reference); "
-        "with a filtering method the teacher stays the contrastive learner "
-        "(default linear)",
+        help="the student's learner: linear (the closed-form contrastive learner), pca "
+        "(per-modality PCA, which ignores the pairing: the paper's eta = 0 reference) or "
+        "infonce (CLIP's loss on linear encoders, trained by minibatch Adam; see the InfoNCE "
+        "options); the teachers' learner is --teacher-learner (default linear)",
     )
+    add_infonce_arguments(p)
     g = p.add_argument_group("run")
     g.add_argument("--trials", type=int, default=10, help="independent trials (default 10)")
     g.add_argument("--seed", type=int, default=0, help="root random seed (default 0)")
@@ -167,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     model = replace(model_from_args(args), noise=noise_from_args(args))  # structured noise
     spec = score_spec_from_args(method_spec_from_args(args), args)
     learner = check_learner(args.learner)
+    infonce = infonce_from_args(args, learner)
     if args.trials >= 1 and (args.jobs == -1 or args.jobs >= 1):
         check_run_time(
             NAME,
@@ -196,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
         progress=args.progress,
         learner=learner,
         sampler=args.sampler,
+        **infonce.run_grid_kwargs,
     )
+    if infonce.out is not None:
+        write_trial_table(frame, infonce.out)
     row = summarize(frame).iloc[0]
     err_std = float(row.err_std) if args.trials > 1 else 0.0
     result = {
@@ -228,12 +242,14 @@ def run(args: argparse.Namespace) -> int:
             "sampler": args.sampler,
             **noise_params(model.noise),  # structured noise
             "score": spec.score,
+            **infonce.params,
         },
     }
     if args.json:
         print(strict_json(result))
     else:
         shown = spec.label if learner == "linear" else f"{spec.label}, learner {learner}"
+        shown += infonce.label
         print(
             f"method {shown}: n = {args.n}, eta = {model.eta:g}, d = {model.d}, "
             f"d~ = {model.d_t}, r = {model.r}, gamma = {model.gamma:g}, "
@@ -286,3 +302,121 @@ def score_spec_from_args(spec: MethodSpec, args: argparse.Namespace) -> MethodSp
 
 
 # --- end of --score lines ---------------------------------------------------------------------
+
+
+# --- InfoNCE learner options (issue 13, Part III chapter 1; keep this block together) -------
+
+
+@dataclass(frozen=True)
+class InfoNCEArgs:
+    """What ``--learner infonce`` / ``--teacher-learner`` add to a ``simulate`` run."""
+
+    run_grid_kwargs: dict
+    params: dict
+    label: str
+    out: Path | None
+
+
+def add_infonce_arguments(p: argparse.ArgumentParser) -> None:
+    """``--teacher-learner``, ``--temperature``, ``--epochs``, ``--batch-size``, ``--lr``, ``--out``."""
+    g = p.add_argument_group(
+        "InfoNCE learner (CLIP's loss on linear encoders; with --learner infonce or "
+        "--teacher-learner infonce)"
+    )
+    g.add_argument(
+        "--teacher-learner",
+        choices=LEARNERS,
+        default="linear",
+        help="the learner of the teachers of teacher and teacher-split: linear (the paper's) or "
+        "infonce (the InfoNCE model is its own teacher) (default linear)",
+    )
+    defaults = InfoNCEOptions()
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"softmax temperature tau > 0 (default {defaults.temperature:g})",
+    )
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"number of epochs (passes of minibatch Adam over the pairs), >= 1 "
+        f"(default {defaults.epochs})",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"pairs per minibatch B >= 2; the softmax runs over the batch "
+        f"(default {defaults.batch_size})",
+    )
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"Adam step size > 0, cosine-decayed to 0 over the run (default {defaults.lr:g})",
+    )
+    g.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write every trial's row (the columns of linclip.experiments.rows."
+        "TRIAL_COLUMNS) to this CSV file",
+    )
+
+
+_INFONCE_FLAGS = {
+    "temperature": "--temperature",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+}
+
+
+def infonce_from_args(args: argparse.Namespace, learner: str) -> InfoNCEArgs:
+    """Validate the InfoNCE options; refuse them when no InfoNCE model is trained."""
+    teacher_learner = check_learner(args.teacher_learner, "--teacher-learner")
+    given = {k: getattr(args, k) for k in _INFONCE_FLAGS if getattr(args, k) is not None}
+    uses = "infonce" in (learner, teacher_learner)
+    if given and not uses:
+        flags = ", ".join(_INFONCE_FLAGS[k] for k in given)
+        raise ValueError(
+            f"{flags}: only for the InfoNCE learner; add --learner infonce or "
+            f"--teacher-learner infonce"
+        )
+    kwargs: dict = {"teacher_learner": teacher_learner}
+    params: dict = {"teacher_learner": teacher_learner}
+    label = "" if teacher_learner == "linear" else f", teacher learner {teacher_learner}"
+    if uses:
+        try:
+            opts = InfoNCEOptions(**given, seed=args.seed)
+        except ValueError as exc:
+            key = str(exc).split(" ", 1)[0]
+            raise ValueError(f"{_INFONCE_FLAGS.get(key, key)}: {exc}") from None
+        kwargs["learner_options"] = opts
+        params.update(
+            temperature=opts.temperature,
+            epochs=opts.epochs,
+            batch_size=opts.batch_size,
+            lr=opts.lr,
+        )
+        label += (
+            f" (tau = {opts.temperature:g}, {opts.epochs} epochs, batch {opts.batch_size}, "
+            f"lr {opts.lr:g})"
+        )
+    else:
+        params.update(temperature=None, epochs=None, batch_size=None, lr=None)
+    out = args.out
+    if out is not None and out.suffix != ".csv":
+        raise ValueError(f"--out must name a .csv file; got {str(out)!r}")
+    return InfoNCEArgs(kwargs, params, label, out)
+
+
+def write_trial_table(frame: pd.DataFrame, out: Path) -> None:
+    """Write the trial rows to ``out`` (CSV), creating its folder."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+
+
+# --- end of InfoNCE block ---------------------------------------------------------------------

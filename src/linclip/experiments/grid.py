@@ -312,6 +312,7 @@ def run_trial(
             rho=rho,
             diagnostics=diagnostics,
             sampler=used,
+            learner_options=learner_options,
         )
         for i, row in zip(idx, group_rows, strict=True):
             rows[i] = row

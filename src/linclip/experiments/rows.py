@@ -18,9 +18,10 @@ import numpy as np
 
 from ..data.model import BimodalModel
 from ..data.sources import TrialStats
-from ..filters.engine import FilterOutcome
+from ..filters.engine import PAIR_LEARNERS, FilterOutcome
 from ..filters.scores import teacher_score_matrix
 from ..filters.spec import MethodSpec
+from ..learners.infonce import InfoNCEOptions
 from ..metrics import subspace_error
 
 __all__ = ["TRIAL_COLUMNS", "trial_rows"]
@@ -61,7 +62,24 @@ TRIAL_COLUMNS = [
     "noise_strength",
     "noise_modality",
     "noise_directions",
+    # --- InfoNCE learner options (issue 13, chapter 1): NaN unless the row's student or
+    # teacher is "infonce" ---
+    "temperature",
+    "epochs",
+    "batch_size",
+    "lr",
+    # --- end of InfoNCE columns ---
 ]
+
+
+def _learner_option_columns(out: FilterOutcome, options: object | None) -> dict[str, float]:
+    """The InfoNCE options of a row (:data:`TRIAL_COLUMNS`), NaN where InfoNCE trained nothing."""
+    if out.learner not in PAIR_LEARNERS and out.teacher_learner not in PAIR_LEARNERS:
+        return dict(temperature=math.nan, epochs=math.nan, batch_size=math.nan, lr=math.nan)
+    opts = options if isinstance(options, InfoNCEOptions) else InfoNCEOptions()
+    return dict(
+        temperature=opts.temperature, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr
+    )
 
 
 def _nan_if_none(value: float | int | None) -> float:
@@ -79,10 +97,13 @@ def trial_rows(
     rho: float,
     diagnostics: bool = True,
     sampler: str = "pairs",
+    learner_options: object | None = None,
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
 
     ``sampler`` (``"pairs"`` or ``"exact"``) records how the statistics were drawn.
+    ``learner_options`` (:class:`~linclip.learners.infonce.InfoNCEOptions`, or ``None`` for
+    its defaults) fills the InfoNCE columns of rows whose student or teacher is ``infonce``.
 
     With ``diagnostics``, rows of the teacher methods carry the teacher's ERR and its
     signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2` (oracle units).
@@ -131,6 +152,7 @@ def trial_rows(
                 noise_strength=model.noise.strength,
                 noise_modality=model.noise.modality,
                 noise_directions=model.noise.directions,
+                **_learner_option_columns(out, learner_options),
             )
         )
     return rows

@@ -1,8 +1,8 @@
 r"""CLIP's loss on linear encoders: symmetric InfoNCE with L2-normalised embeddings.
 
 For a batch of :math:`B` pairs, embed :math:`u_i = G x_i`, :math:`v_j = \tilde G \tilde x_j`,
-normalise :math:`a_i = u_i/\|u_i\|`, :math:`b_j = v_j/\|v_j\|` and form the logits
-:math:`\ell_{ij} = \langle a_i, b_j\rangle/\tau`. The loss is the mean of the image-to-text
+normalise :math:`\phi_i = u_i/\|u_i\|`, :math:`\tilde\phi_j = v_j/\|v_j\|` and form the logits
+:math:`\ell_{ij} = \langle \phi_i, \tilde\phi_j\rangle/\tau`. The loss is the mean of the image-to-text
 and text-to-image softmax cross-entropies (Radford et al. 2021):
 
 .. math::
@@ -16,10 +16,10 @@ matrices :math:`P^{\rightarrow}_{ij} = e^{\ell_{ij}}/\sum_k e^{\ell_{ik}}` and
 
 .. math::
    D = \frac{1}{2B}\big(P^{\rightarrow} + P^{\downarrow} - 2I\big) = \partial L/\partial\ell,
-   \qquad \partial L/\partial a_i = \tfrac1\tau\textstyle\sum_j D_{ij} b_j,
-   \qquad \partial L/\partial b_j = \tfrac1\tau\textstyle\sum_i D_{ij} a_i;
+   \qquad \partial L/\partial \phi_i = \tfrac1\tau\textstyle\sum_j D_{ij} \tilde\phi_j,
+   \qquad \partial L/\partial \tilde\phi_j = \tfrac1\tau\textstyle\sum_i D_{ij} \phi_i;
 
-the Jacobian of the normalisation :math:`\partial a/\partial u = (I - a a^\top)/\|u\|` projects
+the Jacobian of the normalisation :math:`\partial\phi/\partial u = (I - \phi\phi^\top)/\|u\|` projects
 out the radial part; finally :math:`\nabla_G L = \sum_i (\partial L/\partial u_i) x_i^\top`
 (and the same for :math:`\tilde G`).
 
