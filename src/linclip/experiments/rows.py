@@ -53,6 +53,12 @@ TRIAL_COLUMNS = [
     "sampler",
     "score",
     "teacher_learner",
+    # ---- iterated self-filtering and soft weighting (chapter "Iterated self-filtering")
+    "round",
+    "rounds",
+    "fresh",
+    "pairs_used",
+    "weighting",
 ]
 
 
@@ -71,10 +77,19 @@ def trial_rows(
     rho: float,
     diagnostics: bool = True,
     sampler: str = "pairs",
+    round_index: int = 1,
+    rounds: int = 1,
+    fresh: bool = False,
+    pairs_used: int | None = None,
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
 
     ``sampler`` (``"pairs"`` or ``"exact"``) records how the statistics were drawn.
+    ``round_index`` (column ``round``), ``rounds``, ``fresh`` and ``pairs_used`` describe
+    iterated self-filtering (:func:`linclip.filters.iterate.iterate_filter`): round :math:`k` of
+    :math:`K`, on fresh data or not, and the pairs used by rounds :math:`1..k` (default
+    ``n``); a one-round method has round 1 of 1. Column ``weighting`` is the soft weighting's
+    label (:class:`~linclip.filters.weighting.ScoreWeighting`), ``"none"`` for a hard cut.
 
     With ``diagnostics``, rows of the teacher methods carry the teacher's ERR and its
     signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2` (oracle units).
@@ -118,6 +133,11 @@ def trial_rows(
                 sampler=sampler,
                 score=out.score,
                 teacher_learner=out.teacher_learner,
+                round=int(round_index),
+                rounds=int(rounds),
+                fresh=bool(fresh),
+                pairs_used=int(n if pairs_used is None else pairs_used),
+                weighting="none" if spec.weighting is None else spec.weighting.label,
             )
         )
     return rows
