@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from .._validate import check_positive, check_real
 
@@ -87,6 +86,8 @@ class ScoreWeighting:
             return np.full(s.shape, 0.5)
         z = (s - self.theta) / self.temperature
         if self.kind == "logistic":
+            from scipy.special import expit  # lazy: the command line starts without scipy
+
             return expit(z)
         return np.clip(z, 0.0, 1.0)
 
