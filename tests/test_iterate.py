@@ -308,7 +308,7 @@ def test_tilt_recursion_by_iteration():
         assert tilt_mean_sq(k, a_K, a_T, c, lam, False) == pytest.approx(want)
         x0 = (a_K + 2 * lam * c + lam**2 * a_T) if x0 is None else a_K + lam**2 * x0
         assert tilt_mean_sq(k, a_K, a_T, c, lam, True) == pytest.approx(x0)
-    with pytest.raises(ValueError, match="lam \\(lambda\\) must lie in \\[0, 1\\)"):
+    with pytest.raises(ValueError, match="lam \\(the inheritance ell\\) must lie in"):
         tilt_mean_sq(1, 1.0, 1.0, 0.0, 1.0, False)
 
 

@@ -304,8 +304,11 @@ def run_trial(
         for i, row in zip(idx, group_rows, strict=True):
             rows[i] = row
     out: list[dict] = []
-    for i, row in enumerate(rows):
-        out.extend(extra[i] if i in extra else [row] if row is not None else [])
+    for i, one in enumerate(rows):
+        if i in extra:
+            out.extend(extra[i])
+        elif one is not None:
+            out.append(one)
     return out
 
 

@@ -1,25 +1,25 @@
 r"""First-order theory of iterated self-filtering and of soft weighting (our derivation).
 
-**Iteration.** In signal coordinates a student's error is its *tilt* :math:`X` (the
+**Iteration.** In signal coordinates a student's error is its *tilt* :math:`H` (the
 :math:`(d-r)\times r` block that turns :math:`U` towards :math:`U_\perp`;
-:math:`\|\sin\Theta_U\|_F \approx \|X\|_F`). :mod:`linclip.theory.prediction` shows that a student
-filtered by a teacher of tilt :math:`X_T` has, at first order,
+:math:`\|\sin\Theta_U\|_F \approx \|H\|_F`). :mod:`linclip.theory.prediction` shows that a student
+filtered by a teacher of tilt :math:`H_T` has, at first order,
 
-.. math:: X = Z_K/s + \lambda X_T,\qquad \lambda = \gamma^{-1}\kappa_v(\theta)/s(\theta),
+.. math:: H = Z_K/s + \ell H_T,\qquad \ell = \gamma^{-1}g_v(\theta)/s(\theta),
 
 where :math:`Z_K` is the noise-signal cross moment of the oracle's kept set. Self-filtering
-iterates this map: :math:`X_k = Z_k/s + \lambda X_{k-1}` with :math:`X_0` the unfiltered teacher
+iterates this map: :math:`H_k = Z_k/s + \ell H_{k-1}` with :math:`H_0` the unfiltered teacher
 (full-sample teacher, :math:`n` pairs). With :math:`a_K = E\|Z_K/s\|^2`,
-:math:`a_T = E\|X_0\|^2` and :math:`c = E\langle Z_K/s, X_0\rangle` (the same pairs):
+:math:`a_T = E\|H_0\|^2` and :math:`c = E\langle Z_K/s, H_0\rangle` (the same pairs):
 
 * **same data** — :math:`Z_k = Z_K` in every round, so
-  :math:`X_k = \frac{1-\lambda^k}{1-\lambda}Z_K/s + \lambda^kX_0` and
-  :math:`E\|X_k\|^2 \to a_K/(1-\lambda)^2`;
-* **fresh data** — :math:`Z_k` independent of :math:`X_{k-1}` for :math:`k \ge 2`, so
-  :math:`E\|X_k\|^2 = a_K + \lambda^2E\|X_{k-1}\|^2 \to a_K/(1-\lambda^2)`.
+  :math:`H_k = \frac{1-\ell^k}{1-\ell}Z_K/s + \ell^kH_0` and
+  :math:`E\|H_k\|^2 \to a_K/(1-\ell)^2`;
+* **fresh data** — :math:`Z_k` independent of :math:`H_{k-1}` for :math:`k \ge 2`, so
+  :math:`E\|H_k\|^2 = a_K + \ell^2E\|H_{k-1}\|^2 \to a_K/(1-\ell^2)`.
 
-Both converge geometrically (rate :math:`\lambda`, resp. :math:`\lambda^2`); the same data settle
-*higher* than fresh data by the factor :math:`(1+\lambda)/(1-\lambda)` in mean square. What this
+Both converge geometrically (rate :math:`\ell`, resp. :math:`\ell^2`); the same data settle
+*higher* than fresh data by the factor :math:`(1+\ell)/(1-\ell)` in mean square. What this
 leaves out: the teacher's error *inside* the signal block
 (:func:`linclip.theory.prediction.teacher_distortion`), a second-order effect that changes which
 pairs are kept; it is what makes a poor first teacher (small :math:`\eta n`) improve over rounds.
@@ -56,22 +56,22 @@ __all__ = [
 
 
 def tilt_mean_sq(k: int, a_K: float, a_T: float, c: float, lam: float, fresh: bool) -> float:
-    r""":math:`E\|X_k\|^2` of round :math:`k \ge 1` of the first-order recursion (module docstring).
+    r""":math:`E\|H_k\|^2` of round :math:`k \ge 1` of the first-order recursion (module docstring).
 
     Parameters
     ----------
     k : int
         Round :math:`k \ge 1`.
     a_K, a_T, c : float
-        :math:`E\|Z_K/s\|^2`, :math:`E\|X_0\|^2` and :math:`E\langle Z_K/s, X_0\rangle`.
+        :math:`E\|Z_K/s\|^2`, :math:`E\|H_0\|^2` and :math:`E\langle Z_K/s, H_0\rangle`.
     lam : float
-        Inheritance :math:`\lambda \in [0, 1)`.
+        Inheritance :math:`\ell \in [0, 1)`.
     fresh : bool
         Fresh data in rounds :math:`k \ge 2` (else the same data).
     """
     k = check_int("k (round)", k, minimum=1)
     if not 0.0 <= lam < 1.0:
-        raise ValueError(f"lam (lambda) must lie in [0, 1) for the iteration to settle; got {lam}")
+        raise ValueError(f"lam (the inheritance ell) must lie in [0, 1); got {lam}")
     first = a_K + 2.0 * lam * c + lam**2 * a_T
     if fresh:
         value = first
@@ -97,7 +97,7 @@ class RoundPrediction:
     err : float
         :math:`E[\mathrm{ERR}]` (the larger side, independent :math:`\chi` laws).
     lam_x, lam_xt : float
-        The inheritances :math:`\lambda_x, \lambda_{\tilde x}`.
+        The inheritances :math:`\ell_x, \ell_{\tilde x}`.
     """
 
     round: int
@@ -172,7 +172,7 @@ def predict_rounds(
                 bool(fresh),
                 sq[0],
                 sq[1],
-                expected_max(*laws),
+                expected_max(laws[0], laws[1]),
                 p.inheritance_x,
                 p.inheritance_xt,
             )
@@ -261,7 +261,7 @@ def predict_weighted(
     mean_w = float(np.mean(w))
     return WeightedPrediction(
         factor=math.sqrt(w2v2 / b) / cross,
-        err=expected_max(*laws),
+        err=expected_max(laws[0], laws[1]),
         effective_fraction=mean_w**2 / float(np.mean(w**2)),
     )
 
