@@ -51,7 +51,7 @@ class RoundOutcome:
     ----------
     round : int
         The round :math:`k \ge 1`.
-    outcome : FilterOutcome
+    outcome : linclip.filters.engine.FilterOutcome
         The engine's outcome: the student of round :math:`k`, its teacher (the round-1 teacher,
         or the student of round :math:`k-1`), the kept set and the cut.
     spec : MethodSpec
