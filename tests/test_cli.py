@@ -133,6 +133,12 @@ def test_simulate_help_mentions_every_option_and_symbol(capsys):
         "--batch-size": "batch",
         "--lr": "Adam",
         "--out": "CSV",
+        # iterated self-filtering and soft weighting (tests/test_iterate.py)
+        "--rounds": "rounds K",
+        "--fresh": "fresh sample",
+        "--weighting": "clipped score",
+        "--weight-theta": "theta_w",
+        "--weight-temperature": "width T",
     }
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actions = {opt: a for a in sub.choices["simulate"]._actions for opt in a.option_strings}

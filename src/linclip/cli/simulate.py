@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 from ..data.model import NOISE_KINDS, NOISE_MODALITIES, SPIKE_DIRECTIONS, NoiseModel
 from ..filters.engine import check_learner
+from ..filters.iterate import ITERATE_STARTS
 from ..filters.scores import FILTERING_METHODS, SCORES
 from ..filters.spec import MethodSpec
+from ..filters.weighting import WEIGHTINGS, ScoreWeighting
 from ..learners import LEARNERS
 from ..learners.infonce import InfoNCEOptions
 from .common import (
@@ -72,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     add_force_argument(g)
     add_noise_arguments(p)
+    add_iterate_arguments(p)
 
 
 # ---- structured noise (Part III, chapter "Structured noise"; keep this block together) ------
@@ -166,6 +169,111 @@ def noise_params(noise: NoiseModel) -> dict:
 # ---- end of the structured-noise block ------------------------------------------------------
 
 
+# ---- iterated self-filtering and soft weighting (chapter "Iterated self-filtering") --------
+def add_iterate_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``--rounds``, ``--fresh``, ``--weighting`` and the weighting's knobs."""
+    g = p.add_argument_group("iterated self-filtering and soft weighting")
+    g.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds K >= 1 of self-filtering for --method teacher or teacher-split: round 1 "
+        "is that filter, round k+1 filters by round k's student with the same --theta or "
+        "--keep-fraction; results are reported per round (default 1)",
+    )
+    g.add_argument(
+        "--fresh",
+        action="store_true",
+        help="with --rounds K > 1: each round after the first draws a fresh sample of n pairs "
+        "(deterministically seeded; K*n pairs in all) instead of re-filtering the same n",
+    )
+    g.add_argument(
+        "--weighting",
+        choices=WEIGHTINGS,
+        default=None,
+        help="soft weighting instead of a cut, in one fit (score-filter methods only, not with "
+        "--theta/--keep-fraction/--rounds): ramp = the clipped score "
+        "min(max((S - theta_w)/T, 0), 1); logistic = 1/(1 + exp(-(S - theta_w)/T))",
+    )
+    g.add_argument(
+        "--weight-theta",
+        type=float,
+        default=None,
+        help="centre theta_w of the weighting, in oracle units (default 0)",
+    )
+    g.add_argument(
+        "--weight-temperature",
+        type=float,
+        default=None,
+        help="width T > 0 of the weighting, in oracle units (default 1)",
+    )
+
+
+def iterate_options(args: argparse.Namespace, spec: MethodSpec) -> tuple[MethodSpec, int, bool]:
+    """The validated method (with its weighting), rounds and fresh switch of the options."""
+    rounds, fresh = getattr(args, "rounds", 1), bool(getattr(args, "fresh", False))
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"--rounds must be an integer >= 1; got {rounds!r}")
+    if rounds > 1 and spec.method not in ITERATE_STARTS:
+        raise ValueError(
+            f"--rounds {rounds} needs --method {' or '.join(ITERATE_STARTS)} (round 1's "
+            f"teacher filter); got {spec.method!r}"
+        )
+    if fresh and rounds == 1:
+        raise ValueError("--fresh needs --rounds K >= 2 (round 1 always uses the first sample)")
+    kind = getattr(args, "weighting", None)
+    w_theta, w_temp = (
+        getattr(args, "weight_theta", None),
+        getattr(args, "weight_temperature", None),
+    )
+    if kind is None:
+        if w_theta is not None or w_temp is not None:
+            raise ValueError("--weight-theta/--weight-temperature need --weighting ramp|logistic")
+        return spec, rounds, fresh
+    if rounds > 1:
+        raise ValueError("--weighting is a single fit; it takes no --rounds (got --rounds > 1)")
+    if args.theta is not None or args.keep_fraction is not None:
+        raise ValueError("--weighting replaces the cut: do not pass --theta or --keep-fraction")
+    if w_temp is not None and not w_temp > 0:
+        raise ValueError(f"--weight-temperature (the width T) must be > 0; got {w_temp}")
+    weighting = ScoreWeighting(
+        kind, 0.0 if w_theta is None else w_theta, 1.0 if w_temp is None else w_temp
+    )
+    return MethodSpec(spec.method, score=spec.score, weighting=weighting), rounds, fresh
+
+
+def _iterate_params(spec: MethodSpec, rounds: int, fresh: bool) -> dict:
+    w = spec.weighting
+    return {
+        "rounds": rounds,
+        "fresh": fresh,
+        "weighting": None if w is None else w.kind,
+        "weight_theta": None if w is None else w.theta,
+        "weight_temperature": None if w is None else w.temperature,
+    }
+
+
+def _round_summaries(frame) -> list[dict]:
+    from ..experiments.grid import summarize
+
+    out = []
+    for _, row in summarize(frame, by=("round", "pairs_used")).iterrows():
+        out.append(
+            {
+                "round": int(row["round"]),
+                "pairs_used": int(row["pairs_used"]),
+                "err_mean": float(row.err_mean),
+                "err_std": float(row.err_std) if int(row.trials) > 1 else 0.0,
+                "kept_fraction_mean": float(row.kept_fraction_mean),
+                "kept_clean_fraction_mean": float(row.kept_clean_fraction_mean),
+            }
+        )
+    return out
+
+
+# ---- end of iterated self-filtering lines
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``simulate``; return the exit status."""
     from ..experiments.grid import run_grid, summarize, trial_samplers
@@ -176,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seed must be a non-negative integer; got {args.seed}")
     model = replace(model_from_args(args), noise=noise_from_args(args))  # structured noise
     spec = score_spec_from_args(method_spec_from_args(args), args)
+    spec, rounds, fresh = iterate_options(args, spec)
     learner = check_learner(args.learner)
     infonce = infonce_from_args(args, learner)
     if args.trials >= 1 and (args.jobs == -1 or args.jobs >= 1):
@@ -208,10 +317,13 @@ def run(args: argparse.Namespace) -> int:
         learner=learner,
         sampler=args.sampler,
         **infonce.run_grid_kwargs,
+        rounds=rounds,
+        fresh=fresh,
     )
     if infonce.out is not None:
         write_trial_table(frame, infonce.out)
-    row = summarize(frame).iloc[0]
+    by_round = _round_summaries(frame)
+    row = summarize(frame[frame["round"] == rounds]).iloc[0]  # the last round
     err_std = float(row.err_std) if args.trials > 1 else 0.0
     result = {
         "err_mean": float(row.err_mean),
@@ -243,7 +355,9 @@ def run(args: argparse.Namespace) -> int:
             **noise_params(model.noise),  # structured noise
             "score": spec.score,
             **infonce.params,
+            **_iterate_params(spec, rounds, fresh),
         },
+        "by_round": by_round,
     }
     if args.json:
         print(strict_json(result))
@@ -268,6 +382,13 @@ def run(args: argparse.Namespace) -> int:
             f"  kept fraction {result['kept_fraction_mean']:.4f}, clean among kept "
             f"{result['kept_clean_fraction_mean']:.4f}"
         )
+        if rounds > 1:
+            print(f"  by round ({'fresh' if fresh else 'same'} data):")
+            for b in by_round:
+                print(
+                    f"    round {b['round']}: ERR {b['err_mean']:.4e} ± {b['err_std']:.2e}, "
+                    f"kept {b['kept_fraction_mean']:.4f}, pairs used {b['pairs_used']}"
+                )
     return 0
 
 

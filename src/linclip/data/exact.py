@@ -682,6 +682,11 @@ class ExactSource:
                 "an exact sampler draws only their moments"
             )
         for k in request.kept:
+            if getattr(k, "weighting", None) is not None:  # soft weighting (iterate chapter)
+                raise _no_route(
+                    f"the soft weighting {k.weighting.label} of {k.scorer!r} has no exact "
+                    "sampler: the exact route draws only hard-cut kept sets"
+                )
             reason = exact_route(
                 k.scorer, k.theta, k.keep_fraction, getattr(k, "score", "bilinear")
             )

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from .._validate import check_int
 from ..learners.contrastive import CrossCovarianceAccumulator
 from .exact import ExactSource
 from .model import PairSample, StreamingSample
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..filters.weighting import ScoreWeighting
 
 __all__ = [
     "SCORERS",
@@ -86,6 +89,11 @@ class MomentAccumulator(CrossCovarianceAccumulator):
         self.keep_pairs = bool(keep_pairs)
         self._pieces: list[PairSample] = []
         self.n_clean: int | None = 0
+        # Weighted sums (soft weighting, :meth:`add` with ``weights``): the sum of the weights
+        # and of their squares; every unweighted pair counts with weight 1.
+        self.weight_sum = 0.0
+        self.weight_sq_sum = 0.0
+        self.weighted = False
         self._sum_xx = np.zeros((self.d, self.d)) if full else None
         self._sum_xtxt = np.zeros((self.d_t, self.d_t)) if full else None
 
@@ -141,8 +149,25 @@ class MomentAccumulator(CrossCovarianceAccumulator):
         acc._sum_xtxt = second[acc.d :, acc.d :].copy()
         return acc
 
-    def add(self, piece: PairSample) -> MomentAccumulator:
-        """Add the pairs of ``piece`` (and count its clean pairs, if it has labels)."""
+    def add(self, piece: PairSample, weights: np.ndarray | None = None) -> MomentAccumulator:
+        r"""Add the pairs of ``piece`` (and count its clean pairs, if it has labels).
+
+        Parameters
+        ----------
+        piece : PairSample
+            The pairs.
+        weights : ndarray, shape (piece.n,), optional
+            Non-negative weights :math:`w_i` (soft weighting by the score,
+            :class:`~linclip.filters.weighting.ScoreWeighting`). The moments become weighted
+            sums; pairs of weight 0 are left out, and ``n`` and ``n_clean`` count the pairs of
+            positive weight. The covariances are then the reliability-weighted ones
+            (:meth:`covariance`): 0/1 weights give exactly the statistics of the pairs of
+            weight 1, equal weights those of all pairs. Not with ``keep_pairs=True``.
+        """
+        if weights is not None:
+            return self._add_weighted(piece, weights)
+        self.weight_sum += piece.n
+        self.weight_sq_sum += piece.n
         if piece.clean is None:
             self.n_clean = None
         elif self.n_clean is not None:
@@ -160,6 +185,66 @@ class MomentAccumulator(CrossCovarianceAccumulator):
             self._sum_xx += xc.T @ xc
             self._sum_xtxt += xtc.T @ xtc
         return self
+
+    def _add_weighted(self, piece: PairSample, weights: np.ndarray) -> MomentAccumulator:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (piece.n,):
+            raise ValueError(
+                f"weights must have one entry per pair, shape ({piece.n},); got shape {w.shape}"
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite and non-negative (soft weights w(S) >= 0)")
+        if self.keep_pairs:
+            raise ValueError(
+                "weighted statistics cannot keep their pairs: the pair learners (InfoNCE) "
+                "train on unweighted pairs; use a threshold or a kept fraction instead"
+            )
+        positive = w > 0
+        piece, w = piece.subset(positive), w[positive]
+        if piece.clean is None:
+            self.n_clean = None
+        elif self.n_clean is not None:
+            self.n_clean += int(np.count_nonzero(piece.clean))
+        self.weighted = True
+        if piece.n == 0:
+            return self
+        if self._shift_x is None:
+            self._shift_x = piece.x.mean(axis=0)
+            self._shift_xt = piece.xt.mean(axis=0)
+        assert self._shift_x is not None and self._shift_xt is not None
+        xc, xtc = piece.x - self._shift_x, piece.xt - self._shift_xt
+        wx = w[:, None] * xc
+        self.n += piece.n
+        self.weight_sum += float(w.sum())
+        self.weight_sq_sum += float(w @ w)
+        self._sum_x += wx.sum(axis=0)
+        self._sum_xt += w @ xtc
+        self._sum_cross += wx.T @ xtc
+        if self.full:
+            assert self._sum_xx is not None and self._sum_xtxt is not None
+            self._sum_xx += wx.T @ xc
+            self._sum_xtxt += (w[:, None] * xtc).T @ xtc
+        return self
+
+    def _weighted_centre(self, total: np.ndarray, left: np.ndarray, right: np.ndarray):
+        r"""Reliability-weighted centred block.
+
+        :math:`(\sum w ab^\top - W\bar a\bar b^\top)/(W - \sum w^2/W)`, :math:`W = \sum w`.
+        """
+        W, W2 = self.weight_sum, self.weight_sq_sum
+        denom = W - W2 / W if W > 0 else 0.0
+        if not denom > 0:
+            raise ValueError(
+                "need at least 2 pairs of positive weight for a weighted covariance; "
+                f"got {self.n} (weight sum {W:g})"
+            )
+        return (total - np.outer(left, right) / W) / denom
+
+    def covariance(self) -> np.ndarray:
+        r"""The centred cross-covariance :math:`S_n` (weighted: :math:`S_w`) of the pairs added."""
+        if not self.weighted:
+            return super().covariance()
+        return self._weighted_centre(self._sum_cross, self._sum_x, self._sum_xt)
 
     def pairs(self) -> PairSample:
         r"""The pairs themselves, in the order added (needs ``keep_pairs=True``).
@@ -195,6 +280,8 @@ class MomentAccumulator(CrossCovarianceAccumulator):
             raise ValueError(
                 f"{name} needs the within-modality moments; create the accumulator with full=True"
             )
+        if self.weighted:
+            return self._weighted_centre(total, sums, sums)
         if self.n < 2:
             raise ValueError(f"need at least 2 pairs for a covariance; got n = {self.n}")
         mean = sums / self.n
@@ -225,6 +312,12 @@ class KeptRequest:
         Kept fraction :math:`q`: keep the :math:`\lceil q\,n_{pool}\rceil` best scores.
     score : {"bilinear", "cosine"}
         Rank by the bilinear score or by the cosine of the embeddings (:class:`PairScorer`).
+    weighting : ScoreWeighting, optional
+        Soft weighting instead of a cut: every pair of the pool enters the moments with the
+        weight ``weighting.weights(score)``
+        (:class:`~linclip.filters.weighting.ScoreWeighting`,
+        :meth:`MomentAccumulator.add`). Exactly one of ``theta``, ``keep_fraction`` and
+        ``weighting`` is given.
     """
 
     scorer: str
@@ -232,14 +325,24 @@ class KeptRequest:
     theta: float | None = None
     keep_fraction: float | None = None
     score: str = "bilinear"
+    weighting: ScoreWeighting | None = None
 
     def __post_init__(self) -> None:
         if self.scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)}; got {self.scorer!r}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}; got {self.pool!r}")
-        if (self.theta is None) == (self.keep_fraction is None):
-            raise ValueError("a kept set needs exactly one of theta and keep_fraction")
+        knobs = [k for k in (self.theta, self.keep_fraction, self.weighting) if k is not None]
+        if len(knobs) != 1:
+            raise ValueError(
+                "a kept set needs exactly one of theta, keep_fraction and weighting; "
+                f"got {len(knobs)}"
+            )
+        if self.weighting is not None and not callable(getattr(self.weighting, "weights", None)):
+            raise ValueError(
+                "weighting must be a ScoreWeighting (an object with a weights(scores) method); "
+                f"got {type(self.weighting).__name__}"
+            )
         if self.score not in ("bilinear", "cosine"):
             raise ValueError(f"score must be 'bilinear' or 'cosine'; got {self.score!r}")
 
@@ -443,6 +546,8 @@ class PairsSource:
                 for i, k in enumerate(kept):
                     if k.scorer == scorer and k.score == kind and k.theta is not None:
                         out.kept[i].add(piece.subset(sc > k.theta))
+                    elif k.scorer == scorer and k.score == kind and k.weighting is not None:
+                        out.kept[i].add(piece, weights=k.weighting.weights(sc))
 
         # ---- pass 1: every statistic that is known in order, Algorithm 1 included.
         offset = 0

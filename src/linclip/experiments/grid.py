@@ -36,6 +36,8 @@ __all__ = [
     "trial_exact_source",
     "trial_samplers",
     "check_sampler",
+    "check_rounds",
+    "trial_round_source",
     "run_trial",
     "run_grid",
     "summarize",
@@ -194,6 +196,12 @@ def trial_samplers(
     from ..filters.engine import PAIR_LEARNERS
 
     routes = [exact_route(s.method, s.theta, s.keep_fraction, s.score) for s in specs]
+    routes = [  # soft weighting has no exact route (iterated-filtering chapter)
+        f"the soft weighting {s.weighting.label} has no exact route"
+        if s.weighting is not None
+        else reason
+        for s, reason in zip(specs, routes, strict=True)
+    ]
     if learner in PAIR_LEARNERS:
         routes = [f"learner {learner!r} trains on the pairs themselves"] * len(specs)
     elif teacher_learner in PAIR_LEARNERS:
@@ -227,6 +235,8 @@ def run_trial(
     diagnostics: bool = True,
     learner_options: object | None = None,
     teacher_learner: str = "linear",
+    rounds: int = 1,
+    fresh: bool = False,
 ) -> list[dict]:
     r"""Run every method on one sample of ``n`` pairs; return one row (dict) per method.
 
@@ -261,6 +271,14 @@ def run_trial(
         :class:`~linclip.learners.infonce.InfoNCEOptions`).
     teacher_learner : {"linear", "pca", "infonce"}
         The teachers' learner (:func:`linclip.filters.engine.run_methods`).
+    rounds : int
+        Rounds :math:`K` of iterated self-filtering for the methods ``teacher`` and
+        ``teacher-split`` with a hard cut (:func:`linclip.filters.iterate.iterate_filter`):
+        with :math:`K > 1` each gives :math:`K` rows (column ``round``); the other methods give
+        one row, round 1 of 1. Needs ``sampler="pairs"`` (the later rounds have no exact route).
+    fresh : bool
+        Rounds :math:`k \ge 2` on fresh data (:func:`trial_round_source`) instead of the
+        trial's sample.
 
     Notes
     -----
@@ -277,9 +295,30 @@ def run_trial(
     learner = check_learner(learner)
     if sampler == "auto" and not model.noise.is_isotropic:
         sampler = "pairs"  # the exact sampler assumes isotropic noise; the rows say "pairs"
+    rounds, fresh = check_rounds(rounds, fresh, sampler)
     samplers = trial_samplers(specs, sampler, learner, teacher_learner)
     rows: list[dict | None] = [None] * len(specs)
-    for used in dict.fromkeys(samplers):
+    iterated = [i for i, s in enumerate(specs) if _iterated(s, rounds)]
+    extra: dict[int, list[dict]] = {}
+    for i in iterated:
+        extra[i] = _iterated_rows(
+            model,
+            n,
+            trial,
+            specs[i],
+            seed,
+            rho,
+            resample_bases,
+            chunk_size,
+            learner,
+            diagnostics,
+            learner_options,
+            teacher_learner,
+            rounds,
+            fresh,
+        )
+        samplers[i] = "iterated"
+    for used in dict.fromkeys(s for s in samplers if s != "iterated"):
         idx = [i for i, s in enumerate(samplers) if s == used]
         group = [specs[i] for i in idx]
         source: object
@@ -316,7 +355,125 @@ def run_trial(
         )
         for i, row in zip(idx, group_rows, strict=True):
             rows[i] = row
-    return [row for row in rows if row is not None]
+    out: list[dict] = []
+    for i, one in enumerate(rows):
+        if i in extra:
+            out.extend(extra[i])
+        elif one is not None:
+            out.append(one)
+    return out
+
+
+# ---- iterated self-filtering (chapter "Iterated self-filtering"; keep these lines together)
+def check_rounds(rounds: int, fresh: bool, sampler: str = "pairs") -> tuple[int, bool]:
+    """Validate the rounds :math:`K` and the fresh-data switch of iterated self-filtering."""
+    rounds = check_int("rounds (K)", rounds, minimum=1)
+    if not isinstance(fresh, (bool, np.bool_)):
+        raise ValueError(f"fresh must be True or False; got {fresh!r}")
+    if rounds > 1 and sampler != "pairs":
+        raise ValueError(
+            f"rounds = {rounds} needs sampler 'pairs' (rounds after the first filter by a "
+            f"given teacher, which has no exact route); got sampler {sampler!r}"
+        )
+    if fresh and rounds == 1:
+        raise ValueError("fresh=True needs rounds >= 2 (round 1 always uses the trial's sample)")
+    return rounds, bool(fresh)
+
+
+def _iterated(spec: MethodSpec, rounds: int) -> bool:
+    return rounds > 1 and spec.method in ("teacher", "teacher-split") and spec.weighting is None
+
+
+def trial_round_source(
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    round_index: int,
+    *,
+    seed: int = 0,
+    chunk_size: int = 200_000,
+) -> PairSample | StreamingSample:
+    r"""The fresh sample of round :math:`k \ge 2` of a trial's iterated self-filtering.
+
+    Drawn from ``SeedSequence(seed, spawn_key=(n, eta_key, trial, 2, k))`` with the trial's
+    ``model`` (its bases): reproducible, independent of the trial's own sample (keys
+    ``(..., trial, 0)`` and ``(..., trial, 1)``) and of every other round.
+    """
+    round_index = check_int("round_index (k)", round_index, minimum=2)
+    ss = np.random.SeedSequence(
+        int(seed), spawn_key=(int(n), eta_key(model.eta), int(trial), 2, round_index)
+    )
+    stream = StreamingSample(model, n, ss, chunk_size=min(chunk_size, n))
+    if n > IN_MEMORY_LIMIT:
+        return stream
+    chunks = list(stream.chunks())
+    return PairSample(
+        np.concatenate([c.x for c in chunks]),
+        np.concatenate([c.xt for c in chunks]),
+        np.concatenate([c.clean for c in chunks]),
+    )
+
+
+def _iterated_rows(
+    model,
+    n,
+    trial,
+    spec,
+    seed,
+    rho,
+    resample_bases,
+    chunk_size,
+    learner,
+    diagnostics,
+    learner_options,
+    teacher_learner,
+    rounds,
+    fresh,
+) -> list[dict]:
+    from ..filters.iterate import iterate_filter
+
+    trial_model, source = trial_source(
+        model, n, trial, seed=seed, resample_bases=resample_bases, chunk_size=chunk_size
+    )
+
+    def fresh_data(k: int):
+        return trial_round_source(trial_model, n, trial, k, seed=seed, chunk_size=chunk_size)
+
+    outs = iterate_filter(
+        source,
+        trial_model.r,
+        rounds,
+        theta=spec.theta,
+        keep_fraction=spec.keep_fraction,
+        score=spec.score,
+        start=spec.method,
+        fresh_data=fresh_data if fresh else None,
+        rho=rho,
+        learner=learner,
+        learner_options=learner_options,
+        teacher_learner=teacher_learner,
+    )
+    rows = []
+    for o in outs:
+        rows += trial_rows(
+            trial_model,
+            n,
+            trial,
+            [spec],
+            [o.outcome],
+            o.stats,
+            rho=rho,
+            diagnostics=diagnostics,
+            sampler="pairs",
+            round_index=o.round,
+            rounds=rounds,
+            fresh=fresh,
+            pairs_used=o.pairs_used,
+        )
+    return rows
+
+
+# ---- end of iterated self-filtering lines
 
 
 def _run_task(args: tuple) -> list[dict]:
@@ -341,6 +498,8 @@ def run_grid(
     sampler: str = "pairs",
     learner_options: object | None = None,
     teacher_learner: str = "linear",
+    rounds: int = 1,
+    fresh: bool = False,
 ) -> pd.DataFrame:
     r"""Run a grid of experiments and return one row per (eta, n, trial, method).
 
@@ -387,6 +546,8 @@ def run_grid(
         Options of the learner (:func:`run_trial`).
     teacher_learner : {"linear", "pca", "infonce"}
         The teachers' learner (:func:`run_trial`).
+    rounds, fresh
+        Iterated self-filtering of the teacher methods (:func:`run_trial`).
 
     Returns
     -------
@@ -433,6 +594,7 @@ def run_grid(
             f"sampler 'exact' assumes isotropic noise; model.noise is {model.noise.kind}; "
             "use sampler 'pairs', or 'auto' (which then runs every method on pairs)"
         )
+    rounds, fresh = check_rounds(rounds, fresh, sampler)
     tasks = [
         (
             model.with_eta(e),
@@ -448,6 +610,8 @@ def run_grid(
             True,
             learner_options,
             teacher_learner,
+            rounds,
+            fresh,
         )
         for e in etas
         for nn in ns

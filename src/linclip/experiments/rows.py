@@ -69,6 +69,12 @@ TRIAL_COLUMNS = [
     "batch_size",
     "lr",
     # --- end of InfoNCE columns ---
+    # ---- iterated self-filtering and soft weighting (chapter "Iterated self-filtering")
+    "round",
+    "rounds",
+    "fresh",
+    "pairs_used",
+    "weighting",
 ]
 
 
@@ -98,12 +104,21 @@ def trial_rows(
     diagnostics: bool = True,
     sampler: str = "pairs",
     learner_options: object | None = None,
+    round_index: int = 1,
+    rounds: int = 1,
+    fresh: bool = False,
+    pairs_used: int | None = None,
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
 
     ``sampler`` (``"pairs"`` or ``"exact"``) records how the statistics were drawn.
     ``learner_options`` (:class:`~linclip.learners.infonce.InfoNCEOptions`, or ``None`` for
     its defaults) fills the InfoNCE columns of rows whose student or teacher is ``infonce``.
+    ``round_index`` (column ``round``), ``rounds``, ``fresh`` and ``pairs_used`` describe
+    iterated self-filtering (:func:`linclip.filters.iterate.iterate_filter`): round :math:`k` of
+    :math:`K`, on fresh data or not, and the pairs used by rounds :math:`1..k` (default
+    ``n``); a one-round method has round 1 of 1. Column ``weighting`` is the soft weighting's
+    label (:class:`~linclip.filters.weighting.ScoreWeighting`), ``"none"`` for a hard cut.
 
     With ``diagnostics``, rows of the teacher methods carry the teacher's ERR and its
     signal-block distortion :math:`\|U^\top M_T\tilde U - I\|_F^2` (oracle units).
@@ -153,6 +168,11 @@ def trial_rows(
                 noise_modality=model.noise.modality,
                 noise_directions=model.noise.directions,
                 **_learner_option_columns(out, learner_options),
+                round=int(round_index),
+                rounds=int(rounds),
+                fresh=bool(fresh),
+                pairs_used=int(n if pairs_used is None else pairs_used),
+                weighting="none" if spec.weighting is None else spec.weighting.label,
             )
         )
     return rows

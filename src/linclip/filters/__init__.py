@@ -5,7 +5,11 @@ r"""Filters: scores, masks, methods and the one simulation engine (brief §4).
 * :mod:`linclip.filters.methods` — :func:`~linclip.filters.methods.run_method` and
   :class:`~linclip.filters.engine.FilterOutcome`;
 * :mod:`linclip.filters.engine` — the one pass-sharing engine every runner calls;
-* :mod:`linclip.filters.own_data` — :func:`~linclip.filters.own_data.fit_filtered` for your own embeddings.
+* :mod:`linclip.filters.own_data` — :func:`~linclip.filters.own_data.fit_filtered` for your own embeddings;
+* :mod:`linclip.filters.iterate` — :func:`~linclip.filters.iterate.iterate_filter`, iterated
+  self-filtering (the student of round k is the teacher of round k + 1);
+* :mod:`linclip.filters.weighting` — :class:`~linclip.filters.weighting.ScoreWeighting`, soft
+  weighting of the pairs by their score in a single fit.
 
 Methods
 -------
@@ -24,6 +28,7 @@ Methods
 """
 
 from .engine import run_methods
+from .iterate import ITERATE_STARTS, RoundOutcome, iterate_filter
 from .methods import FilterOutcome, _split_chunks, fit_source, run_method
 from .own_data import FilteredFit, fit_filtered
 from .scores import (
@@ -39,6 +44,7 @@ from .scores import (
     top_fraction_mask,
 )
 from .spec import MethodSpec
+from .weighting import WEIGHTINGS, ScoreWeighting
 
 __all__ = [
     "METHODS",
@@ -59,4 +65,9 @@ __all__ = [
     "FilteredFit",
     "_split_chunks",
     "_too_few",
+    "ITERATE_STARTS",
+    "RoundOutcome",
+    "iterate_filter",
+    "WEIGHTINGS",
+    "ScoreWeighting",
 ]

@@ -176,6 +176,8 @@ def _as_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
 
 
 def _knob(spec: MethodSpec) -> str:
+    if spec.weighting is not None:
+        return f"weighting {spec.weighting.label}"
     if spec.theta is not None:
         return f"threshold theta = {spec.theta:g}"
     return f"keep_fraction q = {spec.keep_fraction:g}"
@@ -295,6 +297,11 @@ def run_methods_with_stats(
             f"method {GIVEN_TEACHER!r} needs the encoder pair to filter by: pass "
             f"teacher=Encoders(...); got {type(teacher).__name__}"
         )
+    if any(s.weighting is not None for s in specs) and learner in PAIR_LEARNERS:
+        raise ValueError(
+            f"learner {learner!r} trains on the pairs themselves and takes no soft weighting; "
+            "use a threshold or a kept fraction"
+        )
     if teacher is not None and GIVEN_TEACHER not in names:
         raise ValueError(f"teacher= is used only by method {GIVEN_TEACHER!r}; none was given")
     source = as_source(data)
@@ -314,6 +321,7 @@ def run_methods_with_stats(
                 s.theta,
                 s.keep_fraction,
                 s.score,
+                s.weighting,
             )
             for _, s in filt
         ),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .scores import ENGINE_METHODS, check_filter_knob, check_score
+from .scores import ENGINE_METHODS, SCORE_FILTERS, check_filter_knob, check_score
+from .weighting import ScoreWeighting
 
 __all__ = ["MethodSpec"]
 
@@ -27,6 +28,10 @@ class MethodSpec:
         What a filtering method ranks pairs by: the paper's bilinear score
         :math:`x^\top M\tilde x` or the cosine of the two embeddings (the CLIP score;
         thresholds are then cosines in :math:`[-1, 1]`).
+    weighting : ScoreWeighting, optional
+        Soft weighting of the pool's pairs by their score instead of a cut (a score filter
+        only, and then neither ``theta`` nor ``keep_fraction``;
+        :class:`~linclip.filters.weighting.ScoreWeighting`).
 
     Notes
     -----
@@ -50,6 +55,7 @@ class MethodSpec:
     theta: float | None = None
     keep_fraction: float | None = None
     score: str = "bilinear"
+    weighting: ScoreWeighting | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ENGINE_METHODS:
@@ -57,6 +63,22 @@ class MethodSpec:
                 f"method must be one of {', '.join(ENGINE_METHODS)}; got {self.method!r}"
             )
         check_score(self.method, self.score)
+        if self.weighting is not None:
+            if not isinstance(self.weighting, ScoreWeighting):
+                raise ValueError(
+                    f"weighting must be a ScoreWeighting; got {type(self.weighting).__name__}"
+                )
+            if self.method not in SCORE_FILTERS:
+                raise ValueError(
+                    f"method {self.method!r} does not filter by a score; weighting applies "
+                    f"only to {', '.join(SCORE_FILTERS)}"
+                )
+            if self.theta is not None or self.keep_fraction is not None:
+                raise ValueError(
+                    f"method {self.method!r} with a weighting takes no theta or keep_fraction "
+                    "(the weighting replaces the cut)"
+                )
+            return
         theta, q = check_filter_knob(
             self.method, self.theta, self.keep_fraction, default_theta=0.0
         )
@@ -67,6 +89,8 @@ class MethodSpec:
     def label(self) -> str:
         """Short human-readable label, e.g. ``teacher (θ=0)`` or ``teacher-split (q=30%)``."""
         extra = ", cosine" if self.score == "cosine" else ""
+        if self.weighting is not None:
+            return f"{self.method} (soft {self.weighting.label}{extra})"
         if self.theta is not None:
             return f"{self.method} (θ={self.theta:g}{extra})"
         if self.keep_fraction is not None:
