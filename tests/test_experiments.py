@@ -39,6 +39,7 @@ def test_method_spec_defaults_and_labels():
         "theta": None,
         "keep_fraction": 0.1,
         "score": "bilinear",
+        "weighting": None,
     }
     with pytest.raises(ValueError, match="method must be one of none, teacher"):
         MethodSpec("bogus")

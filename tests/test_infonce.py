@@ -252,7 +252,8 @@ def test_engine_trains_infonce_student_and_teacher_and_rows_record_options():
         learner_options=opts,
     )
     assert list(frame.columns) == TRIAL_COLUMNS
-    assert TRIAL_COLUMNS[-4:] == ["temperature", "epochs", "batch_size", "lr"]
+    i = TRIAL_COLUMNS.index("temperature")
+    assert TRIAL_COLUMNS[i : i + 4] == ["temperature", "epochs", "batch_size", "lr"]
     assert set(frame.learner) == {"infonce"}
     split = frame[frame.method == "teacher-split"].iloc[0]
     assert split.teacher_learner == "infonce" and np.isfinite(split.teacher_err)
