@@ -36,7 +36,7 @@ class ArgumentParser(argparse.ArgumentParser):
     looks like an option. Here any argument matching :data:`NUMBER_PATTERN` is a value, so
     such numbers reach the options' validation, which decides (``--theta -1e-3`` and
     ``--theta -inf`` are valid thresholds; ``--gamma-t -inf`` is refused, naming gamma_t).
-    The subparsers made by :meth:`add_subparsers` are of this class too.
+    The subparsers made by ``add_subparsers`` are of this class too.
 
     Examples
     --------

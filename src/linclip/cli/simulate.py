@@ -39,6 +39,7 @@ __all__ = [
     "add_infonce_arguments",
     "infonce_from_args",
     "write_trial_table",
+    "InfoNCEArgs",
     "run",
 ]
 

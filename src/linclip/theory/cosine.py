@@ -457,7 +457,7 @@ def predict_score_filtered(
 def distorted_oracle(U: np.ndarray, U_t: np.ndarray, angles=0.0, stretch: float = 0.0):
     r"""The oracle's embeddings with a rotation between them and a common stretch.
 
-    Returns :class:`~linclip.learners.Encoders` :math:`(DRU^\top, D\tilde U^\top)`: :math:`R`
+    Returns :class:`~linclip.learners.contrastive.Encoders` :math:`(DRU^\top, D\tilde U^\top)`: :math:`R`
     rotates the coordinate planes :math:`(1,2), (3,4), \dots` of :math:`\mathbb R^r` by the
     angles :math:`\varphi_1, \varphi_2, \dots` and :math:`D` is diagonal with
     :math:`e^{\delta/2}` on the first :math:`\lceil r/2\rceil` coordinates and
