@@ -906,9 +906,14 @@ def _run(
         if pool is not None:
             if interrupted:
                 _terminate_workers(pool)
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-        for fut in pending:  # a caller's executor: cancel what is left, keep the executor
-            fut.cancel()
+                # No cancel_futures here: the broken pool fails its pending futures itself, and
+                # cancelling them too races with that (InvalidStateError in the pool's thread).
+                pool.shutdown(wait=False)
+            else:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for fut in pending:  # a caller's executor: cancel what is left, keep the executor
+                fut.cancel()
         if fh is not None:
             fh.close()
         if bar is not None:
