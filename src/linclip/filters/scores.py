@@ -25,7 +25,7 @@ from .._knobs import (
     check_score,
 )
 from .._validate import check_finite_array, check_fraction, check_int, check_scores
-from ..learners.contrastive import Encoders, min_pairs_for_rank
+from ..learners.contrastive import Encoders, check_pairs, min_pairs_for_rank
 
 __all__ = [
     "METHODS",
@@ -57,13 +57,7 @@ def bilinear_score(x: np.ndarray, xt: np.ndarray, M: np.ndarray) -> np.ndarray:
         Score matrix: :math:`G_T^\top\tilde G_T` for a teacher, :math:`U\tilde U^\top` for the oracle.
     """
     M = check_finite_array("M", M, ndim=2)
-    x = check_finite_array("x", x, ndim=2)
-    xt = check_finite_array("xt", xt, ndim=2)
-    if x.shape[0] != xt.shape[0]:
-        raise ValueError(
-            f"x and xt must have the same number of rows (pairs); got {x.shape[0]} and "
-            f"{xt.shape[0]}"
-        )
+    x, xt = check_pairs(x, xt)
     if x.shape[1] != M.shape[0] or xt.shape[1] != M.shape[1]:
         raise ValueError(
             f"score matrix of shape {M.shape} does not fit x of width {x.shape[1]} "
@@ -100,13 +94,7 @@ def cosine_score(x: np.ndarray, xt: np.ndarray, A: np.ndarray, B: np.ndarray) ->
     """
     A = check_finite_array("A", A, ndim=2)
     B = check_finite_array("B", B, ndim=2)
-    x = check_finite_array("x", x, ndim=2)
-    xt = check_finite_array("xt", xt, ndim=2)
-    if x.shape[0] != xt.shape[0]:
-        raise ValueError(
-            f"x and xt must have the same number of rows (pairs); got {x.shape[0]} and "
-            f"{xt.shape[0]}"
-        )
+    x, xt = check_pairs(x, xt)
     if A.shape[0] != B.shape[0] or x.shape[1] != A.shape[1] or xt.shape[1] != B.shape[1]:
         raise ValueError(
             f"embeddings of shapes {A.shape} and {B.shape} do not fit x of width "
