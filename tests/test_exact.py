@@ -494,7 +494,9 @@ def test_exact_refuses_methods_without_route(spec, match):
 
 
 def test_bad_sampler_name():
-    with pytest.raises(ValueError, match="sampler must be one of pairs, exact, auto"):
+    with pytest.raises(
+        ValueError, match="sampler must be one of pairs, exact, exact-unpaired, auto"
+    ):
         trial_samplers(["none"], "fast")
     with pytest.raises(ValueError, match="sampler must be one of"):
         experiment_config("fig3a", "paper", sampler="fast")
@@ -641,7 +643,7 @@ def test_cli_sampler_choices_and_help(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out
-        assert "--sampler {pairs,exact,auto}" in text
+        assert "--sampler {pairs,exact,exact-unpaired,auto}" in text
 
 
 def test_cli_reproduce_exact_refuses_book_fig3a(tmp_path, capsys):

@@ -73,19 +73,21 @@ def positive_seconds(text: str) -> float:
 
 
 #: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
-SAMPLER_CHOICES = ("pairs", "exact", "auto")
+SAMPLER_CHOICES = ("pairs", "exact", "exact-unpaired", "auto")
 
 
 def add_sampler_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The ``--sampler {pairs,exact,auto}`` option of ``simulate`` and ``reproduce``."""
+    """The ``--sampler {pairs,exact,exact-unpaired,auto}`` option of the run commands."""
     p.add_argument(
         "--sampler",
         choices=SAMPLER_CHOICES,
         default="pairs",
         help="pairs: generate every pair (the reference); exact: draw the learner's "
         "sufficient statistics from their exact law (O(1) in n without a filter; the "
-        "full-sample teacher and --keep-fraction rules have no exact route and are refused); "
-        "auto: exact where possible, pairs otherwise (each result row says which) "
+        "full-sample teacher and --keep-fraction rules have no exact route and are refused; "
+        "all methods of a trial on one virtual data set); exact-unpaired: the same, each "
+        "score filter on a virtual data set of its own (methods of a trial not paired; "
+        "faster with several filters); auto: exact where possible, pairs otherwise (each result row says which) "
         "(default pairs)",
     )
 

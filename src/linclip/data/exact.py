@@ -40,6 +40,7 @@ from .model import BimodalModel
 
 __all__ = [
     "SAMPLERS",
+    "EXACT_SAMPLERS",
     "EXACT_METHODS",
     "Scatter",
     "ExactSource",
@@ -52,7 +53,9 @@ __all__ = [
 
 #: Samplers of a trial's statistics: generated pairs (the reference), exact draws, or exact
 #: where an exact route exists and pairs otherwise.
-SAMPLERS = ("pairs", "exact", "auto")
+SAMPLERS = ("pairs", "exact", "exact-unpaired", "auto")
+#: The exact samplers: one virtual data set per trial, or one per filtered method.
+EXACT_SAMPLERS = ("exact", "exact-unpaired")
 #: Methods with an exact route (with a threshold knob for the score filters).
 EXACT_METHODS = ("none", "teacher-split", "oracle-score", "oracle-clean")
 
@@ -392,6 +395,120 @@ def _assemble(
     return Scatter(m, K @ sum_v + sum_e, K @ sum_vv @ K.T + KF + KF.T + EtE)
 
 
+def _cell_sums_numpy(
+    rng: np.random.Generator,
+    m: int,
+    lam: np.ndarray,
+    proj: np.ndarray,
+    mu: np.ndarray,
+    seg: np.ndarray,
+    thetas: np.ndarray,
+    fold: bool,
+    need: np.ndarray,
+    limit: int,
+    block: int = _BLOCK,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""Draw ``m`` rows :math:`v_i \sim N(0, I_k)`, split them into cells and sum each cell.
+
+    The reference loop (the compiled :func:`linclip.data._kernel.cell_sums` gives the same
+    results up to rounding). Row :math:`i`'s first score is :math:`\sum_j \lambda_j v_{ij}^2`;
+    score :math:`s \ge 1` is :math:`\sum_t \mu_t (v_i\cdot o_t)^2` over the columns
+    ``seg[s, 0]:seg[s, 1]`` of ``proj`` (``seg[s, 0] < 0``: the first score again). The row
+    falls in cell :math:`\sum_s 2^s[\text{score}_s > \theta_s]`. With ``fold`` a row whose
+    first score is negative has its two halves swapped first (the reflection
+    :math:`\tilde x \mapsto -\tilde x` in the basis :func:`filtered_group_scatters` builds for
+    it). Only cells with ``need[c]`` are summed; the first ``limit`` rows of each are kept.
+    The normals fill the rows in order, so the draws do not depend on ``block``.
+
+    Returns
+    -------
+    count, sum_v, sum_vv, rows : ndarray
+        Shapes ``(C,)``, ``(C, k)``, ``(C, k, k)`` and ``(C, max(limit, 1), k)``.
+    """
+    k = lam.shape[0]
+    n_cells = need.shape[0]
+    half = k // 2
+    swap = np.r_[half:k, 0:half]
+    count = np.zeros(n_cells, dtype=np.int64)
+    sum_v = np.zeros((n_cells, k))
+    sum_vv = np.zeros((n_cells, k, k))
+    rows = np.zeros((n_cells, max(limit, 1), k))
+    rows_per_block = min(block, max(m, 1))
+    extra = [
+        (j, None if seg[j, 0] < 0 else np.ascontiguousarray(proj[:, seg[j, 0] : seg[j, 1]]))
+        for j in range(1, thetas.shape[0])
+    ]
+    # Buffers reused block after block (cache-resident).
+    v_buf = np.empty((rows_per_block, k))
+    sq_buf = np.empty((rows_per_block, k))
+    ones = np.ones(rows_per_block)
+    done = 0
+    while done < m:
+        b = min(rows_per_block, m - done)
+        done += b
+        v = v_buf[:b]
+        rng.standard_normal(out=v)
+        sq = np.multiply(v, v, out=sq_buf[:b])
+        first = sq @ lam
+        if fold:
+            neg = first < 0.0
+            v[neg] = v[neg][:, swap]
+            first = np.abs(first)
+        cell = (first > thetas[0]).view(np.uint8)
+        for j, vecs in extra:
+            if vecs is None:
+                score = first
+            else:
+                z = v @ vecs
+                score = np.multiply(z, z, out=z) @ mu[seg[j, 0] : seg[j, 1]]
+            cell = cell | ((score > thetas[j]).view(np.uint8) << j)
+        # Each cell's sums from its own rows: compressing is far cheaper than a Gram matrix.
+        for c in np.flatnonzero(need):
+            mask = cell.view(np.bool_) if n_cells == 2 and c == 1 else cell == c
+            vc = np.compress(mask, v, axis=0)
+            mc = vc.shape[0]
+            if mc == 0:
+                continue
+            have = int(count[c])
+            if have < limit:
+                take = min(limit - have, mc)
+                rows[c, have : have + take] = vc[:take]
+            count[c] += mc
+            sum_v[c] += ones[:mc] @ vc
+            sum_vv[c] += vc.T @ vc
+    return count, sum_v, sum_vv, rows
+
+
+def _positive_count(m: int, rng: np.random.Generator) -> int:
+    """How many of ``m`` corrupted pairs score above 0: Binomial(m, 1/2) by the reflection."""
+    return int(rng.binomial(m, 0.5))
+
+
+def _fold_basis(
+    cov: np.ndarray, P: np.ndarray, n_a: int, core: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""``L_p`` and the first score's weights in the basis where the reflection swaps halves.
+
+    For a corrupted pair (:math:`x \perp \tilde x`) the projection has block-diagonal
+    covariance, factored block by block (:math:`L = \mathrm{diag}(L_a, L_b)`, so the reflection
+    :math:`J = \mathrm{diag}(I, -I)` commutes with it). With the SVD
+    :math:`L_a^\top M_P L_b = Y S Z^\top`, the directions :math:`(y_i, \pm z_i)/\sqrt 2` carry
+    the weights :math:`\pm s_i/2`, and :math:`J` maps each onto its partner.
+    """
+    D_p = P.shape[1]
+    cov_p = P.T @ cov @ P
+    L_a = _psd_factor(cov_p[:n_a, :n_a])
+    L_b = _psd_factor(cov_p[n_a:, n_a:])
+    if L_a.shape[1] != n_a or L_b.shape[1] != D_p - n_a or n_a != D_p - n_a:
+        raise ValueError("fold needs a score matrix whose row and column spaces have one rank")
+    Y, s, Zt = np.linalg.svd(L_a.T @ core @ L_b)
+    rot = np.block([[Y, Y], [Zt.T, -Zt.T]]) / math.sqrt(2.0)
+    L = np.zeros((D_p, D_p))
+    L[:n_a, :n_a] = L_a
+    L[n_a:, n_a:] = L_b
+    return L @ rot, np.concatenate([s, -s]) / 2
+
+
 def filtered_group_scatters(
     cov: np.ndarray,
     m: int,
@@ -402,6 +519,9 @@ def filtered_group_scatters(
     *,
     direct_rows: int = _DIRECT_ROWS,
     block: int = _BLOCK,
+    fold: bool = False,
+    cells: Sequence[int] | None = None,
+    jit: bool | None = None,
 ) -> dict[int, Scatter]:
     r"""Statistics of ``m`` iid :math:`N(0,\Sigma)` pairs, split by threshold filters.
 
@@ -427,13 +547,28 @@ def filtered_group_scatters(
         Cells with at most ``2r + 1 + direct_rows`` pairs draw their residual rows one by one
         (exact either way; exposed so that the tests exercise both routes).
     block : int
-        Pairs projected per block (memory and cache use; the draws do not depend on it).
+        Pairs projected per block by the NumPy loop (memory and cache use; the draws do not
+        depend on it).
+    fold : bool
+        For a corrupted component (:math:`x \perp \tilde x`, zero cross block) and one score
+        matrix with every :math:`\theta_j \ge 0`: draw only the pairs with a positive score.
+        The reflection :math:`\tilde x \mapsto -\tilde x` preserves the component's law and
+        negates the score, so their number is :math:`\mathrm{Binomial}(m, 1/2)` and each is a
+        drawn pair reflected when its score is negative. Half the normals; cell 0 (a score
+        :math:`\le \theta_0`) is then not returned.
+    cells : sequence of int, optional
+        Only these cells are summed and returned (all by default).
+    jit : bool, optional
+        Use the compiled loop (:mod:`linclip.data._kernel`); by default when it is available
+        for ``rng`` (numba installed, an SFC64 generator). Both give the same draws.
 
     Returns
     -------
     dict
         Cell index → :class:`Scatter`; cells with no pair are absent.
     """
+    from . import _kernel
+
     m = check_int("m", m, minimum=0)
     if len(matrices) != len(thetas) or not matrices:
         raise ValueError("matrices and thetas must be non-empty and of equal length")
@@ -442,85 +577,79 @@ def filtered_group_scatters(
     D = cov.shape[0]
     P = _projection(matrices, d, D - d)
     n_a = int(np.count_nonzero(P[:d].any(axis=0)))
-    L_p = _psd_factor(P.T @ cov @ P)  # p = L_p v, v ~ N(0, I)
     # Score j of a pair is v^T H_j v, the bilinear form pulled back to v.
     cores = [P[:d, :n_a].T @ M @ P[d:, n_a:] for M in matrices]
     same = [np.array_equal(M, matrices[0]) for M in matrices]
-    half = np.zeros((P.shape[1], P.shape[1]))
-    half[:n_a, n_a:] = cores[0] / 2
-    # Rotate v so that the first form is diagonal: its score is a weighted sum of squares.
-    lam, rot = np.linalg.eigh(L_p.T @ (half + half.T) @ L_p)
-    L_p = L_p @ rot
+    n_cells = 1 << len(matrices)
+    need = np.ones(n_cells, dtype=bool)
+    if cells is not None:
+        need[:] = False
+        need[[check_int("cells", c, minimum=0, maximum=n_cells - 1) for c in cells]] = True
+    if fold:
+        if not all(same) or min(thetas) < 0 or np.any(cov[:d, d:]):
+            raise ValueError(
+                "fold needs one score matrix, every theta >= 0 and a corrupted component "
+                "(zero cross-covariance block)"
+            )
+        L_p, lam = _fold_basis(cov, P, n_a, cores[0])
+        need[0] = False  # its pairs with a negative score are never drawn
+        m = _positive_count(m, rng)
+    else:
+        L_p = _psd_factor(P.T @ cov @ P)  # p = L_p v, v ~ N(0, I)
+        half = np.zeros((P.shape[1], P.shape[1]))
+        half[:n_a, n_a:] = cores[0] / 2
+        # Rotate v so that the first form is diagonal: its score is a weighted sum of squares.
+        lam, rot = np.linalg.eigh(L_p.T @ (half + half.T) @ L_p)
+        L_p = L_p @ rot
     # Further scores, diagonalised too: v^T H_j v = sum_l mu_l (v . o_l)^2 over the few
     # directions o_l the form uses (2r of them for a rank-r score matrix).
-    others = []
-    for core in cores[1:]:
-        G = L_p[:n_a].T @ core @ L_p[n_a:]
-        mu, vecs = np.linalg.eigh((G + G.T) / 2)
-        keep = np.abs(mu) > 1e-12 * max(float(np.abs(mu).max()), 1e-300)
-        others.append((np.ascontiguousarray(vecs[:, keep]), mu[keep]))
     k_p = L_p.shape[1]
+    seg = np.full((len(matrices), 2), -1, dtype=np.int64)
+    vec_parts, mu_parts, used = [np.zeros((k_p, 0))], [np.zeros(0)], 0
+    for j, core in enumerate(cores[1:], start=1):
+        if same[j]:
+            continue
+        G = L_p[:n_a].T @ core @ L_p[n_a:]
+        mu_j, vecs = np.linalg.eigh((G + G.T) / 2)
+        keep = np.abs(mu_j) > 1e-12 * max(float(np.abs(mu_j).max()), 1e-300)
+        vec_parts.append(vecs[:, keep])
+        mu_parts.append(mu_j[keep])
+        seg[j] = (used, used + int(keep.sum()))
+        used += int(keep.sum())
+    proj = np.ascontiguousarray(np.hstack(vec_parts))
+    mu = np.concatenate(mu_parts)
     # Regression of w on v: K = Cov(w, v), residual covariance C = Sigma - K K^T.
     K = cov @ P @ np.linalg.pinv(L_p).T
     L_c = _psd_factor(cov - K @ K.T)
 
     q = 1 + k_p
-    n_cells = 1 << len(matrices)
-    count = np.zeros(n_cells, dtype=np.int64)
-    sum_v = np.zeros((n_cells, k_p))
-    sum_vv = np.zeros((n_cells, k_p, k_p))
-    kept_rows: list[list[np.ndarray]] = [[] for _ in range(n_cells)]
     limit = q + limit_extra
-    rows_per_block = min(block, max(m, 1))
-    # Buffers reused block after block (cache-resident). The normals fill them row by row,
-    # so the stream of draws does not depend on the block size.
-    v_buf = np.empty((rows_per_block, k_p))
-    sq_buf = np.empty((rows_per_block, k_p))
-    ones = np.ones(rows_per_block)
-    done = 0
-    while done < m:
-        b = min(rows_per_block, m - done)
-        done += b
-        v = v_buf[:b]
-        rng.standard_normal(out=v)
-        sq = np.multiply(v, v, out=sq_buf[:b])
-        first = sq @ lam
-        cell = (first > thetas[0]).view(np.uint8)
-        for j, (vecs, mu) in enumerate(others, start=1):
-            if same[j]:
-                score = first
-            else:
-                z = v @ vecs
-                score = np.multiply(z, z, out=z) @ mu
-            cell = cell | ((score > thetas[j]).view(np.uint8) << j)
-        # Each cell's sums from its own rows: compressing is far cheaper than a Gram matrix,
-        # so no cell is obtained as the block's total minus the others.
-        for c in range(n_cells):
-            mask = cell.view(np.bool_) if n_cells == 2 and c == 1 else cell == c
-            vc = np.compress(mask, v, axis=0)
-            mc = vc.shape[0]
-            if mc == 0:
-                continue
-            if count[c] <= limit:
-                kept_rows[c].append(vc)
-            count[c] += mc
-            sum_v[c] += ones[:mc] @ vc
-            sum_vv[c] += vc.T @ vc
+    th = np.asarray(thetas, dtype=float)
+    if jit is None:
+        jit = _kernel.available(rng)
+    args = (rng, m, lam, proj, mu, seg, th, fold, need, limit)
+    if jit:
+        count, sum_v, sum_vv, rows_kept = _kernel.cell_sums(*args)
+    else:  # looked up at call time, so that the tests can patch the reference loop
+        count, sum_v, sum_vv, rows_kept = _cell_sums_numpy(*args, block=block)
 
     out: dict[int, Scatter] = {}
-    for c in range(n_cells):
+    for c in np.flatnonzero(need):
         mc = int(count[c])
         if mc == 0:
             continue
+        # The compiled loop sums one triangle's worth of products in a different order;
+        # symmetrise so that the Gram matrix is exactly symmetric for its Cholesky factor.
+        s_vv = (sum_vv[c] + sum_vv[c].T) / 2
         gram = np.empty((q, q))
         gram[0, 0] = mc
         gram[0, 1:] = gram[1:, 0] = sum_v[c]
-        gram[1:, 1:] = sum_vv[c]
+        gram[1:, 1:] = s_vv
         rows = None
         if mc <= limit:
-            rows = np.hstack([np.ones((mc, 1)), np.vstack(kept_rows[c])])
+            rows = np.hstack([np.ones((mc, 1)), rows_kept[c, :mc]])
         We, EtE = _residual_sums(gram, rows, L_c, rng)
-        out[c] = _assemble(mc, K, sum_v[c], sum_vv[c], We, EtE)
+        out[int(c)] = _assemble(mc, K, sum_v[c], s_vv, We, EtE)
     return out
 
 
@@ -588,11 +717,23 @@ class ExactSource:
     seed : SeedSequence, int or Generator
         Randomness. With a seed (not a Generator) every call of :meth:`statistics` draws the
         same virtual data set, like a regenerated stream of pairs.
+    paired : bool
+        ``True`` (``sampler="exact"``): every statistic of a call comes from one virtual data
+        set, so the methods of a trial are paired as on generated pairs. ``False``
+        (``sampler="exact-unpaired"``): the unfiltered statistics (all pairs, the clean ones,
+        the teacher's half) share one virtual data set, and each score filter's kept sets
+        are drawn from a data set of their own. Each method's law is still exact (a teacher
+        and the half it filters stay independent, as in Algorithm 1); what is given up is
+        the pairing of different methods within a trial, and that buys speed: each pair is
+        projected for one filter only, and with thresholds :math:`\theta \ge 0` only the
+        corrupted pairs with a positive score are drawn at all (the fold of
+        :func:`filtered_group_scatters`), half of them.
 
     Attributes
     ----------
     pairs_drawn : int
-        Running count of the pairs whose projection was drawn (0 for unfiltered requests).
+        Running count of the pairs in filtered groups, whose projections are drawn (0 for
+        unfiltered requests; with the fold, about half of a corrupted group is drawn).
 
     Examples
     --------
@@ -604,13 +745,13 @@ class ExactSource:
     (1000000000, True)
     """
 
-    sampler = "exact"
-
     def __init__(
         self,
         model: BimodalModel,
         n: int,
         seed: np.random.SeedSequence | int | np.random.Generator | None = None,
+        *,
+        paired: bool = True,
     ) -> None:
         if not isinstance(model, BimodalModel):
             raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
@@ -618,9 +759,17 @@ class ExactSource:
         self.model = model
         self._n = check_int("n", n, minimum=2)
         self.seed = seed
+        if not isinstance(paired, bool):
+            raise ValueError(f"paired must be True or False; got {paired!r}")
+        self.paired = paired
         self.pairs_drawn = 0
         self._factors: dict[bool, np.ndarray] | None = None
         self._covs: dict[bool, np.ndarray] | None = None
+
+    @property
+    def sampler(self) -> str:
+        """The sampler's name, as recorded in result rows (``exact`` or ``exact-unpaired``)."""
+        return "exact" if self.paired else "exact-unpaired"
 
     @property
     def n(self) -> int:
@@ -650,13 +799,25 @@ class ExactSource:
         matrices: list[np.ndarray],
         thetas: list[float],
         rng: np.random.Generator,
+        kept_only: bool = False,
     ) -> dict[int, Scatter]:
         if m == 0:
             return {}
         if not matrices:
             return {0: _group(self._factor(clean), m, rng)}
+        cells = None
+        fold = False
+        if kept_only:  # only cells where some filter keeps the pair are needed
+            cells = range(1, 1 << len(matrices))
+            fold = (
+                not clean
+                and min(thetas) >= 0
+                and all(np.array_equal(M, matrices[0]) for M in matrices)
+            )
         self.pairs_drawn += m
-        return filtered_group_scatters(self._cov(clean), m, self.model.d, matrices, thetas, rng)
+        return filtered_group_scatters(
+            self._cov(clean), m, self.model.d, matrices, thetas, rng, fold=fold, cells=cells
+        )
 
     def _accumulator(self, s: Scatter, n_clean: int):
         from .sources import MomentAccumulator
@@ -703,6 +864,8 @@ class ExactSource:
             rng = np.random.Generator(np.random.SFC64(seed))
         o_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "oracle-score"})
         s_thetas = sorted({float(k.theta) for k in request.kept if k.scorer == "teacher-split"})
+        if not self.paired:
+            return self._unpaired(request, score_matrix, rng, o_thetas, s_thetas)
         split = bool(s_thetas) or request.first
         n_first = n // 2 if split else n
         # Rows are iid, so the clean counts of the two halves are independent binomials.
@@ -760,4 +923,67 @@ class ExactSource:
                 out.n_pool.append(n)
             out.kept.append(self._accumulator(*kept))
             out.cuts.append(theta)
+        return out
+
+    def _unpaired(self, request, score_matrix, rng, o_thetas, s_thetas):
+        """:meth:`statistics` with ``paired=False``: one virtual data set per score filter."""
+        from .sources import TrialStats
+
+        model, n = self.model, self._n
+        D = model.d + model.d_t
+        split = bool(s_thetas) or request.first
+        n_first = n // 2 if split else n
+        # The unfiltered data set: O(1) draws of whole groups, halves kept apart.
+        halves = []
+        for size in (n_first, n - n_first):
+            clean = int(rng.binomial(size, model.eta)) if size else 0
+            halves.append(
+                {
+                    k: self._draw(k, m, [], [], rng)
+                    for k, m in ((True, clean), (False, size - clean))
+                }
+            )
+
+        def pool(groups, keep=lambda c: True) -> tuple[Scatter, int]:
+            total, clean = Scatter.empty(D), 0
+            for cells_by_k in groups:
+                for k, cells in cells_by_k.items():
+                    for c, part in cells.items():
+                        if keep(c):
+                            total = total + part
+                            clean += part.m if k else 0
+            return total, clean
+
+        sample_clean = sum(h[True][0].m for h in halves if h[True])
+        out = TrialStats(n=n, sample_clean=sample_clean, pairs_generated=0)
+        first_acc = self._accumulator(*pool(halves[:1])) if split else None
+        if request.all:
+            out.all = self._accumulator(*pool(halves))
+        if request.clean:
+            out.clean = self._accumulator(*pool([{True: h[True]} for h in halves]))
+        if request.first:
+            out.first = first_acc
+
+        def filtered(matrix: np.ndarray, thetas: list[float], size: int) -> list[dict]:
+            # A data set of its own: only the kept cells are drawn (fold for corrupted pairs).
+            clean = int(rng.binomial(size, model.eta))
+            mats = [matrix] * len(thetas)
+            return [
+                {k: self._draw(k, m, mats, thetas, rng, kept_only=True)}
+                for k, m in ((True, clean), (False, size - clean))
+            ]
+
+        sets = {}
+        if s_thetas:
+            M_s = _matrix(score_matrix("teacher-split", first_acc))
+            sets["teacher-split"] = (s_thetas, filtered(M_s, s_thetas, n - n_first))
+        if o_thetas:
+            M_o = _matrix(score_matrix("oracle-score", None))
+            sets["oracle-score"] = (o_thetas, filtered(M_o, o_thetas, n))
+        for k in request.kept:
+            thetas, groups = sets[k.scorer]
+            j = thetas.index(float(k.theta))
+            out.kept.append(self._accumulator(*pool(groups, lambda c, j=j: bool(c >> j & 1))))
+            out.n_pool.append(n - n_first if k.scorer == "teacher-split" else n)
+            out.cuts.append(float(k.theta))
         return out

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import check_int, check_positive, check_seed
-from ..data.exact import SAMPLERS, ExactSource, exact_route
+from ..data.exact import EXACT_SAMPLERS, SAMPLERS, ExactSource, exact_route
 from ..data.model import BimodalModel, PairSample, StreamingSample
 from ..filters.engine import check_learner, run_methods_with_stats
 from ..filters.spec import MethodSpec
@@ -152,15 +152,22 @@ def _trial_model(
 
 
 def trial_exact_source(
-    model: BimodalModel, n: int, trial: int, *, seed: int = 0, resample_bases: bool = True
+    model: BimodalModel,
+    n: int,
+    trial: int,
+    *,
+    seed: int = 0,
+    resample_bases: bool = True,
+    paired: bool = True,
 ) -> tuple[BimodalModel, ExactSource]:
     """The model of one trial and an :class:`~linclip.data.exact.ExactSource` for its data.
 
     Same bases as :func:`trial_source` (same :func:`trial_seed`); the source draws the
-    statistics from the trial's data seed instead of generating the pairs.
+    statistics from the trial's data seed instead of generating the pairs (``paired=False``:
+    ``sampler="exact-unpaired"``, one virtual data set per score filter).
     """
     model, data_ss = _trial_model(model, n, trial, seed, resample_bases)
-    return model, ExactSource(model, n, data_ss)
+    return model, ExactSource(model, n, data_ss, paired=paired)
 
 
 def check_sampler(sampler: str) -> str:
@@ -176,12 +183,14 @@ def trial_samplers(
     learner: str = "linear",
     teacher_learner: str = "linear",
 ) -> list[str]:
-    """The sampler (``"pairs"`` or ``"exact"``) each method runs on under ``sampler``.
+    """The sampler (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``) each method runs on.
 
     ``pairs``: every method on generated pairs; ``exact``: every method on exact draws of its
     statistics, and a ``ValueError`` naming the method and knob if one has no exact route
-    (:func:`linclip.data.exact.exact_route`); ``auto``: exact where a route exists, pairs
-    otherwise (never silently: the rows say which). A learner that trains on the pairs
+    (:func:`linclip.data.exact.exact_route`); ``exact-unpaired``: the same, with each score
+    filter on a virtual data set of its own (:class:`~linclip.data.exact.ExactSource`,
+    ``paired=False``); ``auto``: exact where a route exists, pairs otherwise (never
+    silently: the rows say which). A learner that trains on the pairs
     themselves (:data:`linclip.filters.engine.PAIR_LEARNERS`) has no exact route at all.
 
     Examples
@@ -211,14 +220,15 @@ def trial_samplers(
             else f"teacher_learner {teacher_learner!r} trains on the pairs themselves"
             for s, reason in zip(specs, routes, strict=True)
         ]
-    if sampler == "exact":
+    if sampler in EXACT_SAMPLERS:
         for spec, reason in zip(specs, routes, strict=True):
             if reason is not None:
                 raise ValueError(
-                    f"sampler 'exact' cannot run {spec.label}: {reason}; use sampler "
+                    f"sampler {sampler!r} cannot run {spec.label}: {reason}; use sampler "
                     "'pairs', or 'auto' (exact where possible, pairs for the rest)"
                 )
-    return ["exact" if reason is None else "pairs" for reason in routes]
+    used = sampler if sampler in EXACT_SAMPLERS else "exact"
+    return [used if reason is None else "pairs" for reason in routes]
 
 
 def run_trial(
@@ -322,9 +332,14 @@ def run_trial(
         idx = [i for i, s in enumerate(samplers) if s == used]
         group = [specs[i] for i in idx]
         source: object
-        if used == "exact":
+        if used in EXACT_SAMPLERS:
             trial_model, source = trial_exact_source(
-                model, n, trial, seed=seed, resample_bases=resample_bases
+                model,
+                n,
+                trial,
+                seed=seed,
+                resample_bases=resample_bases,
+                paired=used == "exact",
             )
         else:
             trial_model, source = trial_source(
@@ -589,9 +604,9 @@ def run_grid(
     teacher_learner = check_learner(teacher_learner, "teacher_learner")
     # Fails early for a method without an exact route.
     trial_samplers(specs, sampler, learner, teacher_learner)
-    if sampler == "exact" and not model.noise.is_isotropic:
+    if sampler in EXACT_SAMPLERS and not model.noise.is_isotropic:
         raise ValueError(
-            f"sampler 'exact' assumes isotropic noise; model.noise is {model.noise.kind}; "
+            f"sampler {sampler!r} assumes isotropic noise; model.noise is {model.noise.kind}; "
             "use sampler 'pairs', or 'auto' (which then runs every method on pairs)"
         )
     rounds, fresh = check_rounds(rounds, fresh, sampler)

@@ -119,7 +119,7 @@ def estimate_trial_seconds(
     methods : sequence of str
         Method names of the trial.
     samplers : sequence of str
-        The sampler each method runs on (``"pairs"`` or ``"exact"``).
+        The sampler each method runs on (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``).
     """
     f = _dim_factor(d, d_t)
     seconds = TRIAL_OVERHEAD_SECONDS
@@ -128,7 +128,9 @@ def estimate_trial_seconds(
         passes = 2 if any(m in _FILTERS for m in on_pairs) else 1
         seconds += passes * n * PAIR_PASS_SECONDS * f
     exact_filters = [
-        m for m, s in zip(methods, samplers, strict=True) if s == "exact" and m in _FILTERS
+        m
+        for m, s in zip(methods, samplers, strict=True)
+        if s.startswith("exact") and m in _FILTERS
     ]
     seconds += len(exact_filters) * n * EXACT_FILTER_SECONDS * f
     return seconds

@@ -111,7 +111,8 @@ def trial_rows(
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
 
-    ``sampler`` (``"pairs"`` or ``"exact"``) records how the statistics were drawn.
+    ``sampler`` (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``) records how the
+    statistics were drawn.
     ``learner_options`` (:class:`~linclip.learners.infonce.InfoNCEOptions`, or ``None`` for
     its defaults) fills the InfoNCE columns of rows whose student or teacher is ``infonce``.
     ``round_index`` (column ``round``), ``rounds``, ``fresh`` and ``pairs_used`` describe
