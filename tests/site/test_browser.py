@@ -202,6 +202,7 @@ SIDEBAR_CLOSED = f"() => {{ const s = ({SIDEBAR_JS})(); return s === null || !s.
 DROPDOWN_SHOWN = f"(el) => ({DROPDOWN_STATE})(el).shown"
 DROPDOWN_HIDDEN = f"(el) => !({DROPDOWN_STATE})(el).shown"
 MODE = "() => document.documentElement.dataset.mode"
+NO_TOOLTIP = "() => document.querySelector('.tooltip') === null"
 PAGE_HEIGHT = "() => Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
 
 #: Page height (px) per screenshot file; a taller page is shot in parts. A JPEG is at most
@@ -258,6 +259,8 @@ def _jobs() -> int:
         if not env.isdigit() or int(env) < 1:
             raise ValueError(f"LINCLIP_BROWSER_JOBS={env!r}: expected a whole number >= 1")
         return int(env)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # under pytest -n: one browser per worker
+        return 1
     return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
@@ -490,6 +493,10 @@ def _switch_theme(tab, theme: str, report) -> None:
         button.click()
     if tab.evaluate(MODE) != theme:
         report(f"the theme button does not reach the {theme} mode ({tab.evaluate(MODE)!r})")
+    # Leave the page as loaded: the mouse where it starts, no focus ring, no tooltip.
+    tab.mouse.move(0, 0)
+    tab.evaluate("() => document.activeElement && document.activeElement.blur()")
+    _wait(tab, NO_TOOLTIP)
 
 
 def _check_view(tab, html_dir: Path, page: str, width: int, theme: str, math, report) -> None:
