@@ -139,10 +139,9 @@ class _Summary:
                 f"{browser['failed']} failed, {browser['skipped']} skipped"
             )
             if browser["passed"] + browser["failed"] and SCREENSHOT_DIR.is_dir():
-                shots = sum(
-                    p.stat().st_mtime >= SESSION_START for p in SCREENSHOT_DIR.glob("*.jpg")
-                )
-                tr.write_line(f"screenshots: {shots} files in {SCREENSHOT_DIR}")
+                stats = [p.stat() for p in SCREENSHOT_DIR.glob("*.jpg")]
+                shots = sum(st.st_mtime >= SESSION_START and st.st_size > 0 for st in stats)
+                tr.write_line(f"screenshots: {shots} non-empty files in {SCREENSHOT_DIR}")
             if PAGE_SECONDS:
                 slowest = sorted(PAGE_SECONDS.items(), key=lambda kv: -kv[1])[:5]
                 tr.write_line(

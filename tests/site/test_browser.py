@@ -89,6 +89,7 @@ WAIT_FOR_MATH = """async () => {
   await window.MathJax.startup.promise;
   await document.fonts.ready;
   const math = Array.from(document.querySelectorAll('.math'));
+  const items = Array.from(window.MathJax.startup.document.math || []);
   return {
     hasMath, mathjax: true, version: window.MathJax.version,
     formulas: math.length,
@@ -96,15 +97,21 @@ WAIT_FOR_MATH = """async () => {
                    .map(el => el.textContent.slice(0, 80)),
     errors: Array.from(document.querySelectorAll('mjx-merror, [data-mjx-error]'))
                  .map(el => (el.getAttribute('data-mjx-error') || el.textContent).slice(0, 80)),
-    // \\undefinedmacro: MathJax's noundefined extension draws the macro name in red
+    // \\undefinedmacro: MathJax's noundefined extension draws the macro name in red (in
+    // CHTML the glyphs are CSS content, so the message quotes the formula's TeX source)
     undefinedMacros: Array.from(document.querySelectorAll('mjx-container [style*="color: red"]'))
-                 .map(el => el.textContent.slice(0, 80)),
+                 .map(el => {
+                   const box = el.closest('mjx-container');
+                   const item = items.find(i => i.typesetRoot === box);
+                   return (item ? item.math : el.textContent).slice(0, 80);
+                 }),
   };
 }"""
 
 RAW_TEXT = """() => {
+  // (MathML and SVG elements keep their lower-case tag names in an HTML page)
   const skip = new Set(['SCRIPT', 'STYLE', 'PRE', 'CODE', 'KBD', 'SAMP', 'TEXTAREA',
-                        'MJX-CONTAINER', 'MJX-ASSISTIVE-MML', 'MATH', 'svg']);
+                        'MJX-CONTAINER', 'MJX-ASSISTIVE-MML', 'math', 'svg']);
   const skipClass = ['highlight'];
   const main = document.querySelector('main') || document.body;
   const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {
