@@ -10,8 +10,11 @@
 #   5. browser test          python -m pytest tests/site/test_browser.py: headless Chromium
 #                            (Debian's chromium package) opens every page of step 3's HTML at
 #                            1280 and 390 px, light and dark, with the network blocked;
-#                            screenshots in _build/screenshots/. Without chromium it SKIPS
-#                            loudly; with CI=true (.ci/run) a skip is a failure.
+#                            screenshots in _build/screenshots/. Each page is loaded once per
+#                            width and switched to the other theme; LINCLIP_BROWSER_JOBS
+#                            browsers (default: the usable CPUs, at most 4) check pages in
+#                            parallel. Without chromium it SKIPS loudly; with CI=true
+#                            (.ci/run) a skip is a failure.
 #   (0. PDF edition          scripts/build_pdf.sh, before the unit tests; see below)
 # Every step runs even if an earlier one fails; the exit status is non-zero if any failed.
 # Each step prints its wall-clock time.
@@ -97,6 +100,9 @@ export LINCLIP_SITE_HTML="$REPO_ROOT/_build/strict/_build/html"
 run_step "Static HTML check (built site)" \
     python -m pytest tests/site/test_static_html.py
 
+# The pages are checked by parallel browsers inside this one pytest process (not xdist: no
+# -n), so the summary (views, screenshots, slowest pages) works as it is; the tests only
+# wait for the browsers' results, so it is the summary, not --durations, that times pages.
 run_step "Browser test (built site, headless Chromium)" \
     python -m pytest tests/site/test_browser.py
 

@@ -52,6 +52,11 @@ SESSION_START = time.time()
 #: Reasons a site test was skipped (reported loudly at the end of the run).
 SKIPS: list[str] = []
 
+#: The browser test's seconds per page and width (all its themes), and how many browsers
+#: ran in parallel (for the summary).
+PAGE_SECONDS: dict[str, float] = {}
+BROWSER_JOBS = 0
+
 
 def in_ci() -> bool:
     """True when ``CI`` is set to a true value: then a skipped site test is a failure."""
@@ -134,10 +139,16 @@ class _Summary:
                 f"{browser['failed']} failed, {browser['skipped']} skipped"
             )
             if browser["passed"] + browser["failed"] and SCREENSHOT_DIR.is_dir():
-                shots = sum(
-                    p.stat().st_mtime >= SESSION_START for p in SCREENSHOT_DIR.glob("*.jpg")
+                stats = [p.stat() for p in SCREENSHOT_DIR.glob("*.jpg")]
+                shots = sum(st.st_mtime >= SESSION_START and st.st_size > 0 for st in stats)
+                tr.write_line(f"screenshots: {shots} non-empty files in {SCREENSHOT_DIR}")
+            if PAGE_SECONDS:
+                slowest = sorted(PAGE_SECONDS.items(), key=lambda kv: -kv[1])[:5]
+                tr.write_line(
+                    f"{len(PAGE_SECONDS)} page loads in {BROWSER_JOBS} parallel browser(s);"
+                    " slowest (s, all themes): "
+                    + ", ".join(f"{name} {sec:.0f}" for name, sec in slowest)
                 )
-                tr.write_line(f"screenshots: {shots} in {SCREENSHOT_DIR}")
         static = self.results.get("test_static_html.py")
         if static:
             tr.write_line(
