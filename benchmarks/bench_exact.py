@@ -4,7 +4,8 @@ Usage (repository root, environment active, ``PYTHONPATH=src``)::
 
     python benchmarks/bench_exact.py            # n = 1e4, 1e6 (about a minute)
     python benchmarks/bench_exact.py --large    # adds n = 1e7 (several minutes)
-    python benchmarks/bench_exact.py --tasks    # paper-scale Figure 3a tasks (about 2 minutes)
+    python benchmarks/bench_exact.py --tasks    # paper-scale Figure 3a tasks (several minutes)
+    python benchmarks/bench_exact.py --kernel   # the filtered sampler's loop, NumPy vs compiled
     python benchmarks/bench_exact.py --json
 
 Each case times one trial of the Figure 3a geometry (d = 10, d̃ = 8, r = 4, γ = γ̃ = 10⁴,
@@ -21,8 +22,12 @@ separate call. The whole paper-scale figure is read from its run log
 ``--tasks`` times single (η, trial) tasks of that figure (``run_fused_trial``, n = 10⁷,
 exact sampler) for each method set separately: Algorithm 1 alone, the oracle score alone, the
 issue's three methods (none, Algorithm 1, clean-label oracle) and the figure's four (adding the
-oracle score), and extrapolates each to the 950 tasks of the figure on 2 idle cores
-(CPU-seconds / 2). This is a script, not a test: the unit tests contain no timing assertions.
+oracle score), for three variants of the sampler run interleaved (``exact`` with the NumPy
+loop, ``exact`` with the compiled loop of :mod:`linclip.data._kernel`, and
+``exact-unpaired``), and extrapolates each to the 950 tasks of the figure on 2 idle cores
+(CPU-seconds / 2). ``--kernel`` times ``filtered_group_scatters`` alone at m = 2·10⁶ pairs,
+NumPy loop against compiled loop, same generator state. This is a script, not a test: the
+unit tests contain no timing assertions.
 """
 
 from __future__ import annotations
@@ -91,8 +96,19 @@ TASK_SETS = {
 TASK_ETAS = (1.0, 0.1, 0.01)
 
 
-def _tasks(repeat: int = 2) -> list[dict]:
-    """CPU and wall time of one paper-scale task per method set and eta (exact sampler)."""
+#: Variants of the exact sampler timed side by side by --tasks: (label, sampler, jit).
+TASK_VARIANTS = (
+    ("exact, NumPy loop", "exact", False),
+    ("exact", "exact", True),
+    ("exact-unpaired", "exact-unpaired", True),
+)
+
+
+def _tasks(repeat: int = 2, sets: tuple[str, ...] = tuple(TASK_SETS)) -> list[dict]:
+    """CPU and wall time of one paper-scale task per method set, sampler variant and eta.
+
+    The variants run interleaved (one task of each in turn), so that they share the load.
+    """
     import dataclasses
 
     from linclip.experiments.configs import experiment_config
@@ -101,27 +117,82 @@ def _tasks(repeat: int = 2) -> list[dict]:
     cfg = experiment_config("fig3a", "paper", sampler="exact")
     by_name = {m.method: m for m in cfg.methods}
     out = []
-    for label, names in TASK_SETS.items():
-        config = dataclasses.replace(cfg, methods=tuple(by_name[k] for k in names))
-        cpu, wall = [], []
+    for label in sets:
+        names = TASK_SETS[label]
+        cpu = {v[0]: [] for v in TASK_VARIANTS}
+        wall = {v[0]: [] for v in TASK_VARIANTS}
         for eta in TASK_ETAS:
             for t in range(repeat):
-                wall0, cpu0 = time.perf_counter(), time.process_time()
-                run_fused_trial(config, eta, t)
-                cpu.append(time.process_time() - cpu0)
-                wall.append(time.perf_counter() - wall0)
-        per_task = float(np.mean(cpu))
-        out.append(
-            dict(
-                methods=label,
-                etas=list(TASK_ETAS),
-                tasks_timed=len(cpu),
-                cpu_s=per_task,
-                wall_s=float(np.mean(wall)),
-                figure_min_2_cores=950 * per_task / 2 / 60,
+                for variant, sampler, jit in TASK_VARIANTS:
+                    os.environ["LINCLIP_NO_JIT"] = "" if jit else "1"
+                    config = dataclasses.replace(
+                        cfg, methods=tuple(by_name[k] for k in names), sampler=sampler
+                    )
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
+                    run_fused_trial(config, eta, t)
+                    cpu[variant].append(time.process_time() - cpu0)
+                    wall[variant].append(time.perf_counter() - wall0)
+        os.environ["LINCLIP_NO_JIT"] = ""
+        for variant, _, _ in TASK_VARIANTS:
+            per_task = float(np.mean(cpu[variant]))
+            out.append(
+                dict(
+                    methods=label,
+                    variant=variant,
+                    etas=list(TASK_ETAS),
+                    tasks_timed=len(cpu[variant]),
+                    cpu_s=per_task,
+                    wall_s=float(np.mean(wall[variant])),
+                    figure_min_2_cores=950 * per_task / 2 / 60,
+                )
             )
-        )
     return out
+
+
+#: Filtered groups timed by --kernel: (label, clean?, number of distinct matrices, fold).
+KERNEL_CASES = (
+    ("clean, 1 filter", True, 1, False),
+    ("corrupted, 1 filter", False, 1, False),
+    ("corrupted, fold", False, 1, True),
+    ("clean, 2 filters", True, 2, False),
+)
+
+
+def _kernel_rows(m: int = 2_000_000, repeat: int = 3) -> list[dict]:
+    """ns per pair of filtered_group_scatters, NumPy loop against the compiled loop."""
+    from linclip.data.exact import filtered_group_scatters
+
+    M_o = MODEL.U @ MODEL.U_t.T
+    # a rank-r "teacher" near the oracle, as a trained one is (rank r, not full rank)
+    u, s, vt = np.linalg.svd(M_o + 0.01 * np.random.default_rng(1).normal(size=M_o.shape))
+    M_t = (u[:, : MODEL.r] * s[: MODEL.r]) @ vt[: MODEL.r]
+    rows = []
+    for label, clean, k, fold in KERNEL_CASES:
+        cov = MODEL.component_covariance(clean)
+        mats = [M_t, M_o][:k]
+        cpu = {False: [], True: []}
+        for jit in (True, False, True):  # the first call compiles or loads the cache
+            filtered_group_scatters(
+                cov,
+                1000,
+                MODEL.d,
+                mats,
+                [0.0] * k,
+                np.random.Generator(np.random.SFC64(0)),
+                fold=fold,
+                jit=jit,
+            )
+        for r in range(repeat):
+            for jit in (False, True):
+                rng = np.random.Generator(np.random.SFC64(r))
+                cpu0 = time.process_time()
+                filtered_group_scatters(cov, m, MODEL.d, mats, [0.0] * k, rng, fold=fold, jit=jit)
+                cpu[jit].append(time.process_time() - cpu0)
+        numpy_ns, jit_ns = (float(np.median(cpu[j])) / m * 1e9 for j in (False, True))
+        rows.append(
+            dict(case=label, m=m, numpy_ns=numpy_ns, jit_ns=jit_ns, ratio=numpy_ns / jit_ns)
+        )
+    return rows
 
 
 def _figure() -> dict | None:
@@ -147,8 +218,29 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--tasks", action="store_true", help="only time paper-scale Figure 3a tasks"
     )
+    parser.add_argument(
+        "--kernel",
+        action="store_true",
+        help="only time the filtered group sampler: NumPy loop against the compiled loop",
+    )
     args = parser.parse_args(argv)
     load0 = os.getloadavg()
+    if args.kernel:
+        krows = _kernel_rows()
+        load1 = os.getloadavg()
+        if args.json:
+            print(json.dumps(dict(kernel=krows, load_average=(load0, load1))))
+            return 0
+        print(f"load average at start {load0[0]:.1f}, at end {load1[0]:.1f} (2 cores)")
+        print(
+            f"{'filtered group':<20} {'NumPy ns/pair':>13} {'compiled ns/pair':>16} {'ratio':>6}"
+        )
+        for row in krows:
+            print(
+                f"{row['case']:<20} {row['numpy_ns']:>13.1f} {row['jit_ns']:>16.1f} "
+                f"{row['ratio']:>6.2f}"
+            )
+        return 0
     if args.tasks:
         tasks = _tasks()
         load1 = os.getloadavg()
@@ -157,12 +249,13 @@ def main(argv=None) -> int:
             return 0
         print(f"load average at start {load0[0]:.1f}, at end {load1[0]:.1f} (2 cores)")
         print(
-            f"{'methods':<14} {'CPU s/task':>10} {'wall s/task':>11} {'figure, 2 idle cores':>21}"
+            f"{'methods':<14} {'sampler':<18} {'CPU s/task':>10} {'wall s/task':>11} "
+            f"{'figure, 2 idle cores':>21}"
         )
         for row in tasks:
             print(
-                f"{row['methods']:<14} {row['cpu_s']:>10.3f} {row['wall_s']:>11.3f} "
-                f"{row['figure_min_2_cores']:>17.1f} min"
+                f"{row['methods']:<14} {row['variant']:<18} {row['cpu_s']:>10.3f} "
+                f"{row['wall_s']:>11.3f} {row['figure_min_2_cores']:>17.1f} min"
             )
         return 0
     rows = []
