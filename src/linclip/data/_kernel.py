@@ -19,7 +19,7 @@ function pointer and branches on the sign, and measured as slow as NumPy here (1
 normal), against about 5 ns for the inlined generator (``benchmarks/README.md``).
 
 Nothing here changes a law: for the same inputs and generator state the kernel and the NumPy
-loop (:func:`linclip.data.exact._cell_sums_numpy`, the reference, used when numba is not
+loop (``linclip.data.exact._cell_sums_numpy``, the reference, used when numba is not
 installed or ``LINCLIP_NO_JIT=1``) give the same cells and the same sums up to rounding.
 """
 
@@ -222,7 +222,7 @@ def cell_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``m`` rows and return each cell's count, sums, second moments and first rows.
 
-    The contract is :func:`linclip.data.exact._cell_sums_numpy`'s (same arguments, same
+    The contract is that of ``linclip.data.exact._cell_sums_numpy`` (same arguments, same
     results up to rounding); ``rng`` must pass :func:`available`.
     """
     k = lam.shape[0]

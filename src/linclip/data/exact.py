@@ -410,7 +410,7 @@ def _cell_sums_numpy(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""Draw ``m`` rows :math:`v_i \sim N(0, I_k)`, split them into cells and sum each cell.
 
-    The reference loop (the compiled :func:`linclip.data._kernel.cell_sums` gives the same
+    The reference loop (the compiled ``linclip.data._kernel.cell_sums`` gives the same
     results up to rounding). Row :math:`i`'s first score is :math:`\sum_j \lambda_j v_{ij}^2`;
     score :math:`s \ge 1` is :math:`\sum_t \mu_t (v_i\cdot o_t)^2` over the columns
     ``seg[s, 0]:seg[s, 1]`` of ``proj`` (``seg[s, 0] < 0``: the first score again). The row
@@ -559,7 +559,7 @@ def filtered_group_scatters(
     cells : sequence of int, optional
         Only these cells are summed and returned (all by default).
     jit : bool, optional
-        Use the compiled loop (:mod:`linclip.data._kernel`); by default when it is available
+        Use the compiled loop (``linclip.data._kernel``); by default when it is available
         for ``rng`` (numba installed, an SFC64 generator). Both give the same draws.
 
     Returns
