@@ -500,7 +500,10 @@ def _fold_basis(
     L_a = _psd_factor(cov_p[:n_a, :n_a])
     L_b = _psd_factor(cov_p[n_a:, n_a:])
     if L_a.shape[1] != n_a or L_b.shape[1] != D_p - n_a or n_a != D_p - n_a:
-        raise ValueError("fold needs a score matrix whose row and column spaces have one rank")
+        raise ValueError(
+            "fold needs a positive definite projected covariance (square invertible blocks "
+            "L_a, L_b of equal size); this component's is singular"
+        )
     Y, s, Zt = np.linalg.svd(L_a.T @ core @ L_b)
     rot = np.block([[Y, Y], [Zt.T, -Zt.T]]) / math.sqrt(2.0)
     L = np.zeros((D_p, D_p))
@@ -554,8 +557,8 @@ def filtered_group_scatters(
         matrix with every :math:`\theta_j \ge 0`: draw only the pairs with a positive score.
         The reflection :math:`\tilde x \mapsto -\tilde x` preserves the component's law and
         negates the score, so their number is :math:`\mathrm{Binomial}(m, 1/2)` and each is a
-        drawn pair reflected when its score is negative. Half the normals; cell 0 (a score
-        :math:`\le \theta_0`) is then not returned.
+        drawn pair reflected when its score is negative. Half the normals; cell 0 (no filter
+        keeps the pair) is then not returned.
     cells : sequence of int, optional
         Only these cells are summed and returned (all by default).
     jit : bool, optional
@@ -732,8 +735,9 @@ class ExactSource:
     Attributes
     ----------
     pairs_drawn : int
-        Running count of the pairs in filtered groups, whose projections are drawn (0 for
-        unfiltered requests; with the fold, about half of a corrupted group is drawn).
+        Running count of the pairs in the filtered groups (0 for unfiltered requests). Each
+        such pair's projection is drawn, except with the fold, which draws about half of a
+        corrupted group's.
 
     Examples
     --------
