@@ -700,6 +700,21 @@ def _no_route(reason: str) -> ValueError:
     )
 
 
+def _pool(parts, D: int, keep) -> tuple[Scatter, int]:
+    """Sum the cells ``keep(part, cell)`` selects over ``(part, {clean?: cells})`` pairs.
+
+    Returns the pooled :class:`Scatter` and how many of its pairs are clean.
+    """
+    total, clean = Scatter.empty(D), 0
+    for part, cells_by_k in parts:
+        for k, cells in cells_by_k.items():
+            for c, s in cells.items():
+                if keep(part, c):
+                    total = total + s
+                    clean += s.m if k else 0
+    return total, clean
+
+
 class ExactSource:
     r"""A :class:`~linclip.data.sources.StatisticsSource` that draws the statistics exactly.
 
@@ -881,14 +896,7 @@ class ExactSource:
         second: dict[bool, dict[int, Scatter]] = {True: {}, False: {}}
 
         def pool(parts, keep) -> tuple[Scatter, int]:
-            total, clean = Scatter.empty(D), 0
-            for part, cells_by_k in parts:
-                for k, cells in cells_by_k.items():
-                    for c, s in cells.items():
-                        if keep(part, c):
-                            total = total + s
-                            clean += s.m if k else 0
-            return total, clean
+            return _pool(parts, D, keep)
 
         everything = lambda part, c: True  # noqa: E731
         first_acc = None
@@ -949,14 +957,7 @@ class ExactSource:
             )
 
         def pool(groups, keep=lambda c: True) -> tuple[Scatter, int]:
-            total, clean = Scatter.empty(D), 0
-            for cells_by_k in groups:
-                for k, cells in cells_by_k.items():
-                    for c, part in cells.items():
-                        if keep(c):
-                            total = total + part
-                            clean += part.m if k else 0
-            return total, clean
+            return _pool([(None, g) for g in groups], D, lambda part, c: keep(c))
 
         sample_clean = sum(h[True][0].m for h in halves if h[True])
         out = TrialStats(n=n, sample_clean=sample_clean, pairs_generated=0)
