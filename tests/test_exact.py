@@ -365,7 +365,7 @@ def test_filtered_cells_partition_the_rows():
 
 
 def test_filtered_draws_do_not_depend_on_the_block_size():
-    """The normals fill each block row by row, so any block size gives the same virtual
+    """The normals fill chunks of 256 rows whatever the block size, so any block gives the same virtual
     pairs: the same cells, the same sums up to rounding."""
     cov = MODEL.component_covariance(True)
     out = [
@@ -443,7 +443,7 @@ def test_trial_distributions_match_pairs():
 
 def test_exact_source_bookkeeping():
     model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
-    source = ExactSource(model, 100_000, seed=0)
+    source = ExactSource(model, 100_000, seed=0, paired=True)
     none, split, clean, oscore = run_methods(source, METHODS, 4, U=model.U, U_t=model.U_t)
     assert none.n_kept == 100_000 and none.n_kept_clean == clean.n_kept
     assert split.n_pool == 50_000 and split.teacher is not None
@@ -451,7 +451,9 @@ def test_exact_source_bookkeeping():
     assert oscore.n_pool == 100_000 and oscore.threshold == 0.5
     assert source.pairs_drawn == 100_000  # the oracle score filters all pairs
     # a seed (not a Generator) draws the same virtual data set on every call
-    again = run_methods(ExactSource(model, 100_000, seed=0), METHODS, 4, U=model.U, U_t=model.U_t)
+    again = run_methods(
+        ExactSource(model, 100_000, seed=0, paired=True), METHODS, 4, U=model.U, U_t=model.U_t
+    )
     assert [o.n_kept for o in again] == [o.n_kept for o in (none, split, clean, oscore)]
 
 
@@ -495,7 +497,7 @@ def test_exact_refuses_methods_without_route(spec, match):
 
 def test_bad_sampler_name():
     with pytest.raises(
-        ValueError, match="sampler must be one of pairs, exact, exact-unpaired, auto"
+        ValueError, match="sampler must be one of pairs, exact, exact-paired, auto"
     ):
         trial_samplers(["none"], "fast")
     with pytest.raises(ValueError, match="sampler must be one of"):
@@ -643,7 +645,7 @@ def test_cli_sampler_choices_and_help(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out
-        assert "--sampler {pairs,exact,exact-unpaired,auto}" in text
+        assert "--sampler {pairs,exact,exact-paired,auto}" in text
 
 
 def test_cli_reproduce_exact_refuses_book_fig3a(tmp_path, capsys):

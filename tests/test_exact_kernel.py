@@ -1,4 +1,4 @@
-"""The compiled loop of the filtered exact sampler, the fold and ``sampler="exact-unpaired"``.
+"""The compiled loop of the filtered exact sampler, the fold and both exact samplers end to end.
 
 * The kernel (:mod:`linclip.data._kernel`) must be an accelerator only: NumPy's normal
   stream bit for bit, and the same cells and sums as the NumPy loop for the same inputs.
@@ -38,6 +38,7 @@ _u, _s, _vt = np.linalg.svd(
 )
 M_FIXED = _u[:, :2] @ np.diag([1.2, 0.8]) @ _vt[:2]  # a fixed, imperfect rank-2 "teacher"
 M_ORACLE = oracle_score_matrix(MODEL.U, MODEL.U_t)
+M_RANK3 = _u[:, :3] @ np.diag([1.2, 0.8, 0.5]) @ _vt[:3]  # 2r = 6 coordinates: padded to 8
 
 needs_jit = pytest.mark.skipif(_kernel.numba is None, reason="numba is not installed")
 
@@ -75,11 +76,16 @@ _CASES = {
     "kept cells only": (False, [M_FIXED, M_ORACLE], [0.0, 0.0], False, [1, 2, 3]),
     "fold": (False, [M_FIXED], [0.0], True, None),
     "fold, two thresholds": (False, [M_ORACLE, M_ORACLE], [0.0, 0.5], True, None),
+    # the kernel's three ways to sum a block: masked (one needed cell, mixed blocks),
+    # gathered per cell (several needed cells), whole (fold at 0: every row kept)
+    "one kept cell, masked": (True, [M_FIXED], [0.3], False, [1]),
+    "rank 3, two kept cells": (True, [M_RANK3, M_FIXED], [0.2, 0.0], False, [1, 3]),
+    "rank 3, fold": (False, [M_RANK3], [0.0], True, None),
 }
 
 
 @needs_jit
-@pytest.mark.parametrize("m", [9, 40_000])
+@pytest.mark.parametrize("m", [9, 768, 40_000])
 @pytest.mark.parametrize("case", list(_CASES))
 def test_kernel_matches_the_numpy_loop(case, m):
     """Same inputs and generator state: the same cells, counts and sums, and the same state
@@ -207,7 +213,7 @@ def test_fold_refuses_what_it_cannot_fold():
         filtered_group_scatters(corrupted, 10, 6, [M_FIXED], [0.0], rng, cells=[2])
 
 
-# ------------------------------------------------------------- exact-unpaired, end to end
+# ------------------------------------------------- both exact samplers, end to end
 METHODS = [
     MethodSpec("none"),
     MethodSpec("teacher-split", theta=0.0),
@@ -217,13 +223,14 @@ METHODS = [
 ]
 
 
-def test_unpaired_trials_match_pairs():
-    """KS tests and mean ratios of ERR and of the kept fraction, unpaired exact vs pairs."""
+def test_paired_trials_match_pairs():
+    """KS tests and mean ratios of ERR and of the kept fraction, ``exact-paired`` vs pairs
+    (``tests/test_exact.py`` does the same for ``exact``, the unpaired sampler)."""
     model = BimodalModel(d=6, d_t=5, r=2, gamma=4.0, gamma_t=4.0)
     kw = dict(methods=METHODS, n=400, eta=0.3, trials=300, jobs=1)
-    ex = run_grid(model, sampler="exact-unpaired", seed=1, **kw)
+    ex = run_grid(model, sampler="exact-paired", seed=1, **kw)
     pa = run_grid(model, sampler="pairs", seed=2, **kw)
-    assert set(ex["sampler"]) == {"exact-unpaired"} and set(pa["sampler"]) == {"pairs"}
+    assert set(ex["sampler"]) == {"exact-paired"} and set(pa["sampler"]) == {"pairs"}
     for spec in METHODS:
         theta = -1.0 if spec.theta is None else spec.theta
         sel = (ex["method"] == spec.method) & (ex["theta"].fillna(-1.0) == theta)
@@ -245,8 +252,9 @@ def test_unpaired_trials_match_pairs():
 
 def test_unpaired_source_bookkeeping():
     model = BimodalModel(d=10, d_t=8, r=4, eta=0.3)
-    source = ExactSource(model, 100_000, seed=0, paired=False)
-    assert source.sampler == "exact-unpaired" and ExactSource(model, 10).sampler == "exact"
+    source = ExactSource(model, 100_000, seed=0)  # paired=False, sampler="exact"
+    assert source.sampler == "exact" and not source.paired
+    assert ExactSource(model, 10, paired=True).sampler == "exact-paired"
     none, split, clean, o0, o5 = run_methods(source, METHODS, 4, U=model.U, U_t=model.U_t)
     assert none.n_kept == 100_000 and none.n_kept_clean == clean.n_kept
     assert split.n_pool == 50_000 and 0 < split.n_kept < 50_000
@@ -263,11 +271,23 @@ def test_unpaired_source_bookkeeping():
         ExactSource(model, 100, paired="no")  # type: ignore[arg-type]
 
 
-def test_cli_simulate_exact_unpaired(tmp_path, capsys):
+def test_cli_simulate_exact_paired(tmp_path, capsys):
     out = tmp_path / "run.csv"
     argv = ["simulate", "--n", "2000", "--trials", "2", "--method", "oracle-score"]
-    code = main([*argv, "--sampler", "exact-unpaired", "--out", str(out), "--json"])
+    code = main([*argv, "--sampler", "exact-paired", "--out", str(out), "--json"])
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out)
-    assert result["sampler"] == "exact-unpaired"
-    assert set(pd.read_csv(out)["sampler"]) == {"exact-unpaired"}
+    assert result["sampler"] == "exact-paired"
+    assert set(pd.read_csv(out)["sampler"]) == {"exact-paired"}
+
+
+def test_former_sampler_name_is_refused_with_the_new_one(tmp_path, capsys):
+    """``exact-unpaired`` was renamed ``exact``: a clear error (exit 2), never a traceback."""
+    argv = ["simulate", "--n", "2000", "--trials", "1", "--sampler", "exact-unpaired"]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--out", str(tmp_path / "x.csv")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'exact-unpaired' is now called 'exact'" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="'exact-unpaired' is now called 'exact'"):
+        run_grid(BimodalModel(d=6, d_t=5, r=2), n=100, eta=0.5, trials=1, sampler="exact-unpaired")

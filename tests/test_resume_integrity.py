@@ -111,11 +111,25 @@ def test_run_id_covers_the_definition_but_not_the_trial_count():
     assert ident["experiment"]["seed"] == 0 and ident["experiment"]["sampler"] == "pairs"
 
 
-def test_archived_results_without_run_id_still_load():
+def test_archived_result_is_the_current_definition():
+    """The packaged paper-scale run carries the run id of today's definition of it."""
+    from linclip.experiments.configs import experiment_config
+
     frame, log = load_result("fig3a_paper")
-    assert list(frame.columns) == CSV_COLUMNS and len(frame) > 0
-    assert "run_id" not in log  # written before run_id existed; read-only, never resumed
-    for path in sorted((REPO / "book" / "data").glob("*_trials.csv")):
+    assert list(frame.columns) == CSV_COLUMNS and len(frame) == 95 * 10 * 4
+    assert log["run_id"] == run_id(experiment_config("fig3a", "paper", sampler="exact"))
+    from linclip.experiments.archive import result_path
+
+    raw = pd.read_csv(result_path("fig3a_paper", "trials"), usecols=["run_id"], dtype=str)
+    assert set(raw["run_id"]) == {log["run_id"]}
+
+
+def test_results_without_run_id_still_load():
+    """Runs written before run_id existed (read-only, never resumed) load all the same."""
+    paths = sorted((REPO / "book" / "data").glob("**/*_trials.csv"))
+    old = REPO / "book" / "data" / "scale" / "fig3a_paper_paired_trials.csv"
+    assert old in paths and "run_id" not in pd.read_csv(old, nrows=1).columns
+    for path in paths:
         assert list(load_trials(path).columns) == CSV_COLUMNS, path
 
 

@@ -73,22 +73,38 @@ def positive_seconds(text: str) -> float:
 
 
 #: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
-SAMPLER_CHOICES = ("pairs", "exact", "exact-unpaired", "auto")
+SAMPLER_CHOICES = ("pairs", "exact", "exact-paired", "auto")
+#: Former names, refused with the new one (:data:`linclip.data.exact.RENAMED_SAMPLERS`).
+_RENAMED = {"exact-unpaired": "exact"}  # linclip.data.exact.RENAMED_SAMPLERS (no import: fast --help)
+
+
+def _sampler(text: str) -> str:
+    if text in _RENAMED:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is now called {_RENAMED[text]!r} (the paired exact sampler is "
+            f"'exact-paired'); choose from {', '.join(SAMPLER_CHOICES)}"
+        )
+    if text not in SAMPLER_CHOICES:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(SAMPLER_CHOICES)})"
+        )
+    return text
 
 
 def add_sampler_argument(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The ``--sampler {pairs,exact,exact-unpaired,auto}`` option of the run commands."""
+    """The ``--sampler {pairs,exact,exact-paired,auto}`` option of the run commands."""
     p.add_argument(
         "--sampler",
-        choices=SAMPLER_CHOICES,
+        type=_sampler,
+        metavar="{" + ",".join(SAMPLER_CHOICES) + "}",
         default="pairs",
         help="pairs: generate every pair (the reference); exact: draw the learner's "
         "sufficient statistics from their exact law (O(1) in n without a filter; the "
         "full-sample teacher and --keep-fraction rules have no exact route and are refused; "
-        "all methods of a trial on one virtual data set); exact-unpaired: the same, each "
-        "score filter on a virtual data set of its own (methods of a trial not paired; "
-        "faster with several filters); auto: exact where possible, pairs otherwise (each result row says which) "
-        "(default pairs)",
+        "each score filter on a virtual data set of its own, so the methods of a trial are "
+        "not paired); exact-paired: the same with all methods of a trial on one virtual "
+        "data set (slower with several filters); auto: exact where possible, pairs "
+        "otherwise (each result row says which) (default pairs)",
     )
 
 

@@ -29,6 +29,8 @@ import os
 
 import numpy as np
 
+from .exact import _CHUNK
+
 try:  # numba is optional: without it the NumPy loop runs (same draws, slower)
     import numba
     from numba.np.random import _constants as _zig
@@ -37,8 +39,8 @@ except ImportError:  # pragma: no cover - exercised by LINCLIP_NO_JIT in the tes
 
 __all__ = ["available", "sfc64_state", "set_sfc64_state", "cell_sums"]
 
-#: Kept rows buffered per cell before they are added to the cell's sums.
-_BUFFER = 64
+#: Rows drawn, scored and summed per block (the NumPy loop's chunk: the same draws).
+CHUNK = _CHUNK
 
 
 def available(rng: np.random.Generator) -> bool:
@@ -81,18 +83,28 @@ if numba is not None:
             w + _U(1),
         )
 
+    #: NumPy's layer widths with the sign folded in: entry idx | (sign << 8).
+    _WS = np.ascontiguousarray(np.concatenate([_WI, -_WI]))
+
     @numba.njit(inline="always")
-    def _normal(a, b, c, w, WI, KI, FI):  # pragma: no cover - compiled
-        # NumPy's random_standard_normal (ziggurat), with the sign applied without a branch:
-        # a 50 % branch mispredicts half the time and was a third of the cost.
+    def _normal(a, b, c, w, KI, WS, WI, FI):  # pragma: no cover - compiled
+        # NumPy's random_standard_normal (ziggurat). Its fast path (99 % of draws) is inlined
+        # and free of branches on the sign: the sign picks the table entry (a 50 % branch
+        # mispredicts half the time). x * -w rounds as -(x * w), so the value is NumPy's.
+        r, a, b, c, w = _step(a, b, c, w)
+        idx = r & _U(0xFF)
+        r >>= _U(8)
+        rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
+        x = np.int64(rabs) * WS[idx | ((r & _U(1)) << _U(8))]
+        if rabs >= KI[idx]:
+            x, a, b, c, w = _rare(idx, rabs, x, a, b, c, w, KI, WS, WI, FI)
+        return x, a, b, c, w
+
+    @numba.njit(inline="never", nogil=True)
+    def _rare(idx, rabs, x, a, b, c, w, KI, WS, WI, FI):  # pragma: no cover - compiled
+        # The rest of NumPy's ziggurat, out of line so that the fast path stays small: the
+        # tail or the wedge test of the rejected draw, then fresh draws until one is accepted.
         while True:
-            r, a, b, c, w = _step(a, b, c, w)
-            idx = r & _U(0xFF)
-            r >>= _U(8)
-            rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
-            x = rabs * WI[idx] * np.float64(1 - 2 * np.int64(r & _U(1)))
-            if rabs < KI[idx]:
-                return x, a, b, c, w
             if idx == _U(0):
                 while True:
                     u1, a, b, c, w = _step(a, b, c, w)
@@ -109,102 +121,223 @@ if numba is not None:
                     -0.5 * x * x
                 ):
                     return x, a, b, c, w
+            r, a, b, c, w = _step(a, b, c, w)
+            idx = r & _U(0xFF)
+            r >>= _U(8)
+            rabs = (r >> _U(1)) & _U(0x000FFFFFFFFFFFFF)
+            x = np.int64(rabs) * WS[idx | ((r & _U(1)) << _U(8))]
+            if rabs < KI[idx]:
+                return x, a, b, c, w
 
     @numba.njit(cache=True, nogil=True)
-    def _fill(state, out, WI, KI, FI):  # pragma: no cover - compiled
+    def _fill(state, out, KI, WS, WI, FI):  # pragma: no cover - compiled
         a, b, c, w = state[0], state[1], state[2], state[3]
         for i in range(out.shape[0]):
-            x, a, b, c, w = _normal(a, b, c, w, WI, KI, FI)
+            x, a, b, c, w = _normal(a, b, c, w, KI, WS, WI, FI)
             out[i] = x
         state[0], state[1], state[2], state[3] = a, b, c, w
 
     @numba.njit(cache=True, nogil=True, fastmath=True)
-    def _flush(buf, cell, f, sum_v, sum_vv):  # pragma: no cover - compiled
-        # One cell's buffered rows, stored column by column: each entry of the sums is a
-        # dot product of two contiguous columns (vectorised; fastmath reorders only it).
-        k = buf.shape[1]
+    def _sums(cols, f, mask, masked, sum_v, sum_vv, cell):  # pragma: no cover - compiled
+        # The sums of a block of rows stored column by column (``cols[j, :f]``; rows k and
+        # beyond, up to a multiple of 4, are zero). Entries are dot products of contiguous
+        # columns, two columns against four at a time: six loads feed eight products, and
+        # the loop vectorises (fastmath reorders only these sums). With ``mask`` (1.0 for the
+        # cell's rows, 0.0 for the others) the left columns are masked first: x * 0.0 and
+        # s + 0.0 are exact, so these are the cell's sums, without a branch on each row.
+        k = sum_v.shape[1]
+        left = cols
+        if mask is not None:
+            for j in range(k):
+                col = cols[j]
+                mcol = masked[j]
+                for t in range(f):
+                    mcol[t] = mask[t] * col[t]
+            left = masked
         for j in range(k):
-            col = buf[cell, j]
+            col = left[j]
             s = 0.0
             for t in range(f):
                 s += col[t]
             sum_v[cell, j] += s
-            for i in range(j + 1):
-                other = buf[cell, i]
-                s = 0.0
+        for j0 in range(0, k, 2):
+            a0 = left[j0]
+            a1 = left[j0 + 1]
+            for i0 in range(0, j0 + 2, 4):
+                b0 = cols[i0]
+                b1 = cols[i0 + 1]
+                b2 = cols[i0 + 2]
+                b3 = cols[i0 + 3]
+                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
                 for t in range(f):
-                    s += col[t] * other[t]
-                sum_vv[cell, j, i] += s
+                    x0 = a0[t]
+                    x1 = a1[t]
+                    y0 = b0[t]
+                    y1 = b1[t]
+                    y2 = b2[t]
+                    y3 = b3[t]
+                    s00 += x0 * y0
+                    s01 += x0 * y1
+                    s02 += x0 * y2
+                    s03 += x0 * y3
+                    s10 += x1 * y0
+                    s11 += x1 * y1
+                    s12 += x1 * y2
+                    s13 += x1 * y3
+                block = (s00, s01, s02, s03, s10, s11, s12, s13)
+                for q in range(8):
+                    j = j0 + q // 4
+                    i = i0 + q % 4
+                    if i <= j < k:
+                        sum_vv[cell, j, i] += block[q]
+
+    @numba.njit(cache=True, nogil=True)
+    def _keep_rows(cols, f, cell, cc, count, limit, rows):  # pragma: no cover - compiled
+        # The first ``limit`` rows of cell ``cc`` are kept as rows (for its residual step).
+        have = count[cc]
+        t = 0
+        while have < limit and t < f:
+            if cell[t] == cc:
+                for j in range(rows.shape[2]):
+                    rows[cc, have, j] = cols[j, t]
+                have += 1
+            t += 1
 
     @numba.njit(cache=True, nogil=True)
     def _cell_sums(
         state, m, lam, proj, mu, seg, thetas, fold, need, limit, count, sum_v, sum_vv, rows
     ):  # pragma: no cover - compiled
+        # Block by block: draw the rows, then score, fold and sum them with loops over the
+        # block's rows, which the compiler vectorises. Only the draws branch on each row.
         k = lam.shape[0]
         n_scores = thetas.shape[0]
         n_cells = count.shape[0]
         half = k // 2
-        WI, KI, FI = _WI, _KI, _FI
-        proj_t = np.ascontiguousarray(proj.T)
-        buf = np.empty((n_cells, k, _BUFFER))
+        KI, WS, WI, FI = _KI, _WS, _WI, _FI
+        B = CHUNK
+        kp = -(-k // 4) * 4  # zero rows pad the columns to a multiple of 4 (see _sums)
+        buf = np.zeros((kp, B))  # column j holds coordinate j of the block's rows
+        first = np.empty(B)
+        score = np.empty(B)
+        z = np.empty(B)
+        cell = np.empty(B, dtype=np.int64)
+        mask = np.empty(B)
+        masked = np.zeros((kp, B))
+        n_need = 0
+        only = 0
+        for cc in range(n_cells):
+            if need[cc]:
+                n_need += 1
+                only = cc
+        # With several cells to sum, rows are gathered into a buffer per cell (each row is
+        # summed once); with one, masked sums of the block cost less than the gathering.
+        gathered = np.zeros((n_cells if n_need > 1 else 0, kp, B))
         fill = np.zeros(n_cells, dtype=np.int64)
-        v = np.empty(k)
         a, b, c, w = state[0], state[1], state[2], state[3]
-        for _ in range(m):
-            first = 0.0
+        done = 0
+        while done < m:
+            nb = min(B, m - done)
+            done += nb
+            for j in range(k):  # coordinate by coordinate: contiguous stores
+                col = buf[j]
+                for t in range(nb):
+                    x, a, b, c, w = _normal(a, b, c, w, KI, WS, WI, FI)
+                    col[t] = x
+            first[:nb] = 0.0
             for j in range(k):
-                x, a, b, c, w = _normal(a, b, c, w, WI, KI, FI)
-                v[j] = x
-                first += lam[j] * (x * x)
-            if fold and first < 0.0:
+                lj = lam[j]
+                col = buf[j]
+                for t in range(nb):
+                    first[t] += lj * (col[t] * col[t])
+            if fold:
                 # The x~ -> -x~ reflection, in the basis where it swaps the two halves.
                 for j in range(half):
-                    t = v[j]
-                    v[j] = v[half + j]
-                    v[half + j] = t
-                first = -first
-            cell = 1 if first > thetas[0] else 0
+                    lo = buf[j]
+                    hi = buf[half + j]
+                    for t in range(nb):
+                        neg = first[t] < 0.0
+                        x, y = lo[t], hi[t]
+                        lo[t] = y if neg else x
+                        hi[t] = x if neg else y
+                for t in range(nb):
+                    f = first[t]
+                    first[t] = -f if f < 0.0 else f
+            th = thetas[0]
+            for t in range(nb):
+                cell[t] = 1 if first[t] > th else 0
             for s in range(1, n_scores):
-                lo, hi = seg[s, 0], seg[s, 1]
-                if lo < 0:  # the first score matrix again
-                    score = first
-                else:
-                    score = 0.0
-                    for t in range(lo, hi):
-                        z = 0.0
+                lo_s, hi_s = seg[s, 0], seg[s, 1]
+                th = thetas[s]
+                if lo_s < 0:  # the first score matrix again
+                    for t in range(nb):
+                        cell[t] |= (1 if first[t] > th else 0) << s
+                    continue
+                score[:nb] = 0.0
+                for o in range(lo_s, hi_s):
+                    z[:nb] = 0.0
+                    for j in range(k):
+                        p = proj[j, o]
+                        col = buf[j]
+                        for t in range(nb):
+                            z[t] += col[t] * p
+                    mo = mu[o]
+                    for t in range(nb):
+                        score[t] += mo * (z[t] * z[t])
+                for t in range(nb):
+                    cell[t] |= (1 if score[t] > th else 0) << s
+            c0 = cell[0]
+            uniform = True
+            for t in range(1, nb):
+                if cell[t] != c0:
+                    uniform = False
+                    break
+            if uniform:  # the common case at theta = 0: a block of kept rows
+                if need[c0]:
+                    _keep_rows(buf, nb, cell, c0, count, limit, rows)
+                    count[c0] += nb
+                    _sums(buf, nb, None, masked, sum_v, sum_vv, c0)
+            elif n_need == 1:
+                n_in = 0
+                for t in range(nb):
+                    hit = cell[t] == only
+                    mask[t] = 1.0 if hit else 0.0
+                    n_in += 1 if hit else 0
+                if n_in > 0:
+                    _keep_rows(buf, nb, cell, only, count, limit, rows)
+                    count[only] += n_in
+                    _sums(buf, nb, mask, masked, sum_v, sum_vv, only)
+            else:
+                for t in range(nb):
+                    cc = cell[t]
+                    if not need[cc]:
+                        continue
+                    have = count[cc]
+                    if have < limit:
                         for j in range(k):
-                            z += v[j] * proj_t[t, j]
-                        score += mu[t] * (z * z)
-                if score > thetas[s]:
-                    cell |= 1 << s
-            if not need[cell]:
-                continue
-            n_c = count[cell]
-            if n_c < limit:
-                for j in range(k):
-                    rows[cell, n_c, j] = v[j]
-            count[cell] = n_c + 1
-            f = fill[cell]
-            for j in range(k):
-                buf[cell, j, f] = v[j]
-            f += 1
-            if f == _BUFFER:
-                _flush(buf, cell, f, sum_v, sum_vv)
-                f = 0
-            fill[cell] = f
-        for cell in range(n_cells):
-            _flush(buf, cell, fill[cell], sum_v, sum_vv)
+                            rows[cc, have, j] = buf[j, t]
+                    count[cc] = have + 1
+                    f = fill[cc]
+                    for j in range(k):
+                        gathered[cc, j, f] = buf[j, t]
+                    f += 1
+                    if f == B:
+                        _sums(gathered[cc], f, None, masked, sum_v, sum_vv, cc)
+                        f = 0
+                    fill[cc] = f
+        for cc in range(n_cells):
+            if fill[cc] > 0:
+                _sums(gathered[cc], fill[cc], None, masked, sum_v, sum_vv, cc)
             # One triangle was summed; mirror it.
             for j in range(k):
                 for i in range(j):
-                    sum_vv[cell, i, j] = sum_vv[cell, j, i]
+                    sum_vv[cc, i, j] = sum_vv[cc, j, i]
         state[0], state[1], state[2], state[3] = a, b, c, w
 
 
 def fill_normals(rng: np.random.Generator, out: np.ndarray) -> None:
     """Fill the 1-d float64 array ``out`` with ``rng``'s next standard normals (tests)."""
     words = sfc64_state(rng)
-    _fill(words, out, _WI, _KI, _FI)
+    _fill(words, out, _KI, _WS, _WI, _FI)
     set_sfc64_state(rng, words)
 
 

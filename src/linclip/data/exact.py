@@ -19,8 +19,10 @@ their exact joint law instead of summing generated pairs:
   :math:`O(1)` with a QR rotation of the regressors :math:`[1, p_i^\top]` and one more Wishart.
 
 :class:`ExactSource` answers the engine's :class:`~linclip.data.sources.StatsRequest` this way
-(``sampler="exact"``): the cells (component × which filters keep a pair) are disjoint sets of
-rows, so every method of a trial sees one virtual data set. The full-sample teacher and the
+(``sampler="exact"``: the unfiltered statistics share one virtual data set, each score
+filter's kept sets come from one of their own; ``sampler="exact-paired"``: the cells
+(component × which filters keep a pair) are disjoint sets of rows, so every method of a trial
+sees one virtual data set). The full-sample teacher and the
 kept-fraction (top-:math:`q`) rules have no exact route (:func:`exact_route`). What is lost is
 only the individual pairs. Derivations: the design note ``shared/design/exact-sampling.md`` and
 the book's chapter *Simulating at scale*.
@@ -41,6 +43,7 @@ from .model import BimodalModel
 __all__ = [
     "SAMPLERS",
     "EXACT_SAMPLERS",
+    "EXACT_DRAWS_REVISION",
     "EXACT_METHODS",
     "Scatter",
     "ExactSource",
@@ -51,11 +54,19 @@ __all__ = [
     "sample_cross_covariance",
 ]
 
-#: Samplers of a trial's statistics: generated pairs (the reference), exact draws, or exact
-#: where an exact route exists and pairs otherwise.
-SAMPLERS = ("pairs", "exact", "exact-unpaired", "auto")
-#: The exact samplers: one virtual data set per trial, or one per filtered method.
-EXACT_SAMPLERS = ("exact", "exact-unpaired")
+#: Samplers of a trial's statistics: generated pairs (the reference), exact draws (one
+#: virtual data set per score filter, or one per trial with ``exact-paired``), or exact where
+#: an exact route exists and pairs otherwise.
+SAMPLERS = ("pairs", "exact", "exact-paired", "auto")
+#: The exact samplers: one virtual data set per filtered method, or one per trial.
+EXACT_SAMPLERS = ("exact", "exact-paired")
+#: Revision of the exact samplers' draws, part of a run's identity (so that a run directory
+#: written by an earlier revision is never resumed with other draws). 2: ``exact`` is the
+#: unpaired sampler (it was ``exact-unpaired``; the paired one, ``exact``, is now
+#: ``exact-paired``) and the filtered normals fill chunks of rows coordinate by coordinate.
+EXACT_DRAWS_REVISION = 2
+#: Former names of samplers (before revision 2), refused with a message naming the new one.
+RENAMED_SAMPLERS = {"exact-unpaired": "exact"}
 #: Methods with an exact route (with a threshold knob for the score filters).
 EXACT_METHODS = ("none", "teacher-split", "oracle-score", "oracle-clean")
 
@@ -206,6 +217,11 @@ _DIRECT_ROWS = 64
 #: Pairs projected per block in a filtered group: the block (8192 × 2r doubles) stays in the
 #: cache through the scoring, compressing and summing passes; the draws do not depend on it.
 _BLOCK = 1 << 13
+#: The filtered samplers' normals fill chunks of this many rows coordinate by coordinate
+#: (all first coordinates, then all second ones, ...): contiguous stores in the compiled
+#: loop. Any assignment of iid normals to coordinates gives iid rows; the chunk size fixes
+#: the one used, so that the compiled and the NumPy loop draw the same rows.
+_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -418,7 +434,8 @@ def _cell_sums_numpy(
     first score is negative has its two halves swapped first (the reflection
     :math:`\tilde x \mapsto -\tilde x` in the basis :func:`filtered_group_scatters` builds for
     it). Only cells with ``need[c]`` are summed; the first ``limit`` rows of each are kept.
-    The normals fill the rows in order, so the draws do not depend on ``block``.
+    The normals fill the rows in chunks of ``_CHUNK`` rows, each chunk
+    coordinate by coordinate (:func:`_chunk_normals`), so the draws do not depend on ``block``.
 
     Returns
     -------
@@ -433,13 +450,16 @@ def _cell_sums_numpy(
     sum_v = np.zeros((n_cells, k))
     sum_vv = np.zeros((n_cells, k, k))
     rows = np.zeros((n_cells, max(limit, 1), k))
-    rows_per_block = min(block, max(m, 1))
+    # Whole chunks per block, so that the chunks (and so the draws) do not depend on block.
+    chunk = _CHUNK
+    rows_per_block = min(-(-block // chunk) * chunk, max(m, 1))
     extra = [
         (j, None if seg[j, 0] < 0 else np.ascontiguousarray(proj[:, seg[j, 0] : seg[j, 1]]))
         for j in range(1, thetas.shape[0])
     ]
     # Buffers reused block after block (cache-resident).
     v_buf = np.empty((rows_per_block, k))
+    scratch = np.empty(rows_per_block * k)
     sq_buf = np.empty((rows_per_block, k))
     ones = np.ones(rows_per_block)
     done = 0
@@ -447,7 +467,7 @@ def _cell_sums_numpy(
         b = min(rows_per_block, m - done)
         done += b
         v = v_buf[:b]
-        rng.standard_normal(out=v)
+        _chunk_normals(rng, v, chunk, scratch)
         sq = np.multiply(v, v, out=sq_buf[:b])
         first = sq @ lam
         if fold:
@@ -477,6 +497,22 @@ def _cell_sums_numpy(
             sum_v[c] += ones[:mc] @ vc
             sum_vv[c] += vc.T @ vc
     return count, sum_v, sum_vv, rows
+
+
+def _chunk_normals(
+    rng: np.random.Generator, v: np.ndarray, chunk: int, scratch: np.ndarray
+) -> None:
+    """Fill the rows ``v`` (shape (b, k)) with normals, ``chunk`` rows at a time, each chunk
+    coordinate by coordinate: the compiled loop's order (its contiguous stores).
+    ``scratch`` holds at least ``b * k`` doubles."""
+    b, k = v.shape
+    full = b // chunk
+    if full:
+        z = scratch[: full * k * chunk].reshape(full, k, chunk)
+        rng.standard_normal(out=z)
+        np.copyto(v[: full * chunk].reshape(full, chunk, k), z.transpose(0, 2, 1))
+    if b > full * chunk:
+        v[full * chunk :] = rng.standard_normal((k, b - full * chunk)).T
 
 
 def _positive_count(m: int, rng: np.random.Generator) -> int:
@@ -723,8 +759,8 @@ class ExactSource:
     from the exact joint law of the statistics of :math:`n` pairs of ``model``, without
     generating the pairs: :math:`O(1)` in :math:`n` for the unfiltered learner, the clean-label
     oracle and the teacher, :math:`2r` normals per filtered pair otherwise. All statistics of
-    one call come from one virtual data set (disjoint cells), as for
-    :class:`~linclip.data.sources.PairsSource`.
+    call come from one virtual data set (disjoint cells) with ``paired=True``, as for
+    :class:`~linclip.data.sources.PairsSource`; by default each score filter has its own.
 
     Parameters
     ----------
@@ -736,16 +772,16 @@ class ExactSource:
         Randomness. With a seed (not a Generator) every call of :meth:`statistics` draws the
         same virtual data set, like a regenerated stream of pairs.
     paired : bool
-        ``True`` (``sampler="exact"``): every statistic of a call comes from one virtual data
-        set, so the methods of a trial are paired as on generated pairs. ``False``
-        (``sampler="exact-unpaired"``): the unfiltered statistics (all pairs, the clean ones,
+        ``False`` (the default, ``sampler="exact"``): the unfiltered statistics (all pairs, the clean ones,
         the teacher's half) share one virtual data set, and each score filter's kept sets
         are drawn from a data set of their own. Each method's law is still exact (a teacher
         and the half it filters stay independent, as in Algorithm 1); what is given up is
         the pairing of different methods within a trial, and that buys speed: each pair is
         projected for one filter only, and with thresholds :math:`\theta \ge 0` only the
         corrupted pairs with a positive score are drawn at all (the fold of
-        :func:`filtered_group_scatters`), half of them.
+        :func:`filtered_group_scatters`), half of them. ``True``
+        (``sampler="exact-paired"``): every statistic of a call comes from one virtual data
+        set, so the methods of a trial are paired as on generated pairs.
 
     Attributes
     ----------
@@ -770,7 +806,7 @@ class ExactSource:
         n: int,
         seed: np.random.SeedSequence | int | np.random.Generator | None = None,
         *,
-        paired: bool = True,
+        paired: bool = False,
     ) -> None:
         if not isinstance(model, BimodalModel):
             raise ValueError(f"model must be a BimodalModel; got {type(model).__name__}")
@@ -787,8 +823,8 @@ class ExactSource:
 
     @property
     def sampler(self) -> str:
-        """The sampler's name, as recorded in result rows (``exact`` or ``exact-unpaired``)."""
-        return "exact" if self.paired else "exact-unpaired"
+        """The sampler's name, as recorded in result rows (``exact`` or ``exact-paired``)."""
+        return "exact-paired" if self.paired else "exact"
 
     @property
     def n(self) -> int:

@@ -126,10 +126,11 @@ class ExperimentConfig:
         Pairs per chunk when a trial streams its data (:math:`n >` ``IN_MEMORY_LIMIT``).
     regimes : tuple of Regime
         Where to fit slopes (Figure 3a only).
-    sampler : {"pairs", "exact", "auto"}
+    sampler : {"pairs", "exact", "exact-paired", "auto"}
         How each trial's statistics are drawn
-        (:func:`linclip.experiments.grid.trial_samplers`); part of the definition, so a resumed
-        run never mixes rows of different samplers.
+        (:func:`linclip.experiments.grid.trial_samplers`); part of the definition (with the
+        revision of the exact draws, :data:`linclip.data.exact.EXACT_DRAWS_REVISION`), so a
+        resumed run never mixes rows of different samplers.
     """
 
     name: str
@@ -177,7 +178,7 @@ class ExperimentConfig:
         trial_samplers(self.methods, self.sampler)  # validates the sampler and its routes
 
     def samplers(self) -> list[str]:
-        """The sampler each method runs on (``"pairs"`` or ``"exact"``), in order."""
+        """The sampler each method runs on (``"pairs"``, ``"exact"`` or ``"exact-paired"``)."""
         from .grid import trial_samplers
 
         return trial_samplers(self.methods, self.sampler)
@@ -195,7 +196,7 @@ class ExperimentConfig:
 
     def identity(self) -> dict:
         """The JSON-able definition that a resumed run must match (everything but ``trials``)."""
-        return {
+        out = {
             "name": self.name,
             "scale": self.scale,
             "n": self.n,
@@ -211,6 +212,11 @@ class ExperimentConfig:
             "chunk_size": self.chunk_size,
             "sampler": self.sampler,
         }
+        if self.sampler != "pairs":  # the exact draws changed once; pairs runs keep their id
+            from ..data.exact import EXACT_DRAWS_REVISION
+
+            out["exact_draws"] = EXACT_DRAWS_REVISION
+        return out
 
 
 def _fig3a_regimes(eta_none_min: float, eta_small_min: float) -> tuple[Regime, ...]:
@@ -262,7 +268,7 @@ def experiment_config(
         Override the number of trials per :math:`\eta`.
     seed : int
         Root seed.
-    sampler : {"pairs", "exact", "auto"}
+    sampler : {"pairs", "exact", "exact-paired", "auto"}
         How the trials' statistics are drawn (:class:`ExperimentConfig`). Book-scale
         ``fig3a`` (full-sample teacher) and ``table1`` (kept fractions) have methods without
         an exact route: ``"exact"`` raises for them, ``"auto"`` runs those on pairs.

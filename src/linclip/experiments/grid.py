@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validate import check_int, check_positive, check_seed
-from ..data.exact import EXACT_SAMPLERS, SAMPLERS, ExactSource, exact_route
+from ..data.exact import EXACT_SAMPLERS, RENAMED_SAMPLERS, SAMPLERS, ExactSource, exact_route
 from ..data.model import BimodalModel, PairSample, StreamingSample
 from ..filters.engine import check_learner, run_methods_with_stats
 from ..filters.spec import MethodSpec
@@ -158,13 +158,14 @@ def trial_exact_source(
     *,
     seed: int = 0,
     resample_bases: bool = True,
-    paired: bool = True,
+    paired: bool = False,
 ) -> tuple[BimodalModel, ExactSource]:
     """The model of one trial and an :class:`~linclip.data.exact.ExactSource` for its data.
 
     Same bases as :func:`trial_source` (same :func:`trial_seed`); the source draws the
     statistics from the trial's data seed instead of generating the pairs (``paired=False``:
-    ``sampler="exact-unpaired"``, one virtual data set per score filter).
+    ``sampler="exact"``, one virtual data set per score filter; ``paired=True``:
+    ``sampler="exact-paired"``, one per trial).
     """
     model, data_ss = _trial_model(model, n, trial, seed, resample_bases)
     return model, ExactSource(model, n, data_ss, paired=paired)
@@ -172,6 +173,11 @@ def trial_exact_source(
 
 def check_sampler(sampler: str) -> str:
     """Return ``sampler`` if it is one of :data:`~linclip.data.exact.SAMPLERS`, else raise."""
+    if sampler in RENAMED_SAMPLERS:
+        raise ValueError(
+            f"sampler {sampler!r} is now called {RENAMED_SAMPLERS[sampler]!r} (and the paired "
+            f"exact sampler 'exact-paired'); sampler must be one of {', '.join(SAMPLERS)}"
+        )
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
     return sampler
@@ -183,13 +189,14 @@ def trial_samplers(
     learner: str = "linear",
     teacher_learner: str = "linear",
 ) -> list[str]:
-    """The sampler (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``) each method runs on.
+    """The sampler (``"pairs"``, ``"exact"`` or ``"exact-paired"``) each method runs on.
 
     ``pairs``: every method on generated pairs; ``exact``: every method on exact draws of its
-    statistics, and a ``ValueError`` naming the method and knob if one has no exact route
-    (:func:`linclip.data.exact.exact_route`); ``exact-unpaired``: the same, with each score
-    filter on a virtual data set of its own (:class:`~linclip.data.exact.ExactSource`,
-    ``paired=False``); ``auto``: exact where a route exists, pairs otherwise (never
+    statistics, each score filter on a virtual data set of its own
+    (:class:`~linclip.data.exact.ExactSource`, ``paired=False``), and a ``ValueError`` naming
+    the method and knob if one has no exact route (:func:`linclip.data.exact.exact_route`);
+    ``exact-paired``: the same, with all methods of a trial on one virtual data set
+    (``paired=True``); ``auto``: exact where a route exists, pairs otherwise (never
     silently: the rows say which). A learner that trains on the pairs
     themselves (:data:`linclip.filters.engine.PAIR_LEARNERS`) has no exact route at all.
 
@@ -270,7 +277,7 @@ def run_trial(
         Chunk size used when ``n`` exceeds :data:`IN_MEMORY_LIMIT`.
     learner : {"linear", "pca", "infonce"}
         The student's learner (the teachers' is ``teacher_learner``).
-    sampler : {"pairs", "exact", "auto"}
+    sampler : {"pairs", "exact", "exact-paired", "auto"}
         Generated pairs (the reference), exact draws of the statistics, or exact where an
         exact route exists and pairs otherwise (:func:`trial_samplers`); the ``sampler``
         column of each row says which was used.
@@ -339,7 +346,7 @@ def run_trial(
                 trial,
                 seed=seed,
                 resample_bases=resample_bases,
-                paired=used == "exact",
+                paired=used == "exact-paired",
             )
         else:
             trial_model, source = trial_source(
@@ -555,7 +562,7 @@ def run_grid(
         Where to run the trials instead of ``jobs`` local processes, e.g. a Dask cluster's
         (:func:`linclip.experiments.cluster.dask_executor`); ``jobs`` is then ignored. The
         caller owns it. Results do not depend on it (each trial has its own seed sequence).
-    sampler : {"pairs", "exact", "auto"}
+    sampler : {"pairs", "exact", "exact-paired", "auto"}
         How each trial's statistics are drawn (:func:`run_trial`).
     learner_options : object, optional
         Options of the learner (:func:`run_trial`).

@@ -18,12 +18,12 @@ pass costs :data:`PAIR_PASS_SECONDS` per pair at ``d = 10``, ``d~ = 8``, growing
 ``d * d~ + d + d~``. On the exact sampler a method without a filter costs a constant
 (the statistics are drawn directly, whatever ``n``); a filtering method still scores its pool,
 at :data:`EXACT_FILTER_SECONDS` per pair and filtering method (``exact``, the compiled loop;
-:data:`EXACT_UNPAIRED_FILTER_SECONDS` for ``exact-unpaired``; :data:`EXACT_NUMPY_FACTOR` times
+:data:`EXACT_PAIRED_FILTER_SECONDS` for ``exact-paired``; :data:`EXACT_NUMPY_FACTOR` times
 more without numba). The constants were measured on the 2-core build machine (2 cores, one
 BLAS thread per process, shared with other jobs) from trials at n = 10⁶ and 10⁷ (generated
 pairs: 1.1 to 2.5 µs per pair and pass depending on the load; exact samplers: the paper-scale
-Figure 3a tasks of ``benchmarks/bench_exact.py --tasks``, 0.044–0.087 µs (``exact``) and
-0.025–0.050 µs (``exact-unpaired``) per pair of n and filtering method) and rounded up; they get
+Figure 3a tasks of ``benchmarks/bench_exact.py --tasks``, 0.017–0.019 µs (``exact``) and
+0.047 µs (``exact-paired``) per pair of n and filtering method) and rounded up; they get
 the order of magnitude right (within a factor of about two), they do not time a run.
 """
 
@@ -41,7 +41,7 @@ __all__ = [
     "RUN_TIME_LIMIT_SECONDS",
     "PAIR_PASS_SECONDS",
     "EXACT_FILTER_SECONDS",
-    "EXACT_UNPAIRED_FILTER_SECONDS",
+    "EXACT_PAIRED_FILTER_SECONDS",
     "EXACT_NUMPY_FACTOR",
     "TRIAL_OVERHEAD_SECONDS",
     "cpu_count",
@@ -58,12 +58,13 @@ ANNOUNCE_SECONDS = 60.0
 RUN_TIME_LIMIT_SECONDS = 12 * 3600.0
 #: Seconds per pair and pass over generated pairs at d = 10, d~ = 8 (one BLAS thread).
 PAIR_PASS_SECONDS = 2.0e-6
-#: Seconds per pair of a filtering method's pool on the exact sampler.
-EXACT_FILTER_SECONDS = 9.0e-8
-#: The same for ``exact-unpaired`` (the fold; one filter per virtual data set).
-EXACT_UNPAIRED_FILTER_SECONDS = 5.0e-8
+#: Seconds per pair of a filtering method's pool on the exact sampler (the fold; one filter
+#: per virtual data set).
+EXACT_FILTER_SECONDS = 2.5e-8
+#: The same for ``exact-paired`` (all filters of a trial project each pair jointly).
+EXACT_PAIRED_FILTER_SECONDS = 6.0e-8
 #: How much slower the NumPy loop is than the compiled one (numba not installed).
-EXACT_NUMPY_FACTOR = 2.5
+EXACT_NUMPY_FACTOR = 5.0
 #: Seconds per trial whatever n (bases, learners, bookkeeping).
 TRIAL_OVERHEAD_SECONDS = 0.01
 
@@ -127,7 +128,7 @@ def estimate_trial_seconds(
     methods : sequence of str
         Method names of the trial.
     samplers : sequence of str
-        The sampler each method runs on (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``).
+        The sampler each method runs on (``"pairs"``, ``"exact"`` or ``"exact-paired"``).
     """
     f = _dim_factor(d, d_t)
     seconds = TRIAL_OVERHEAD_SECONDS
@@ -140,7 +141,7 @@ def estimate_trial_seconds(
     numpy_factor = EXACT_NUMPY_FACTOR if _kernel.numba is None else 1.0
     for sampler, per_pair in (
         ("exact", EXACT_FILTER_SECONDS),
-        ("exact-unpaired", EXACT_UNPAIRED_FILTER_SECONDS),
+        ("exact-paired", EXACT_PAIRED_FILTER_SECONDS),
     ):
         filters = [
             m for m, s in zip(methods, samplers, strict=True) if s == sampler and m in _FILTERS

@@ -111,7 +111,7 @@ def trial_rows(
 ) -> list[dict[str, Any]]:
     r"""Rows (dicts with :data:`TRIAL_COLUMNS`) of one trial, one per method.
 
-    ``sampler`` (``"pairs"``, ``"exact"`` or ``"exact-unpaired"``) records how the
+    ``sampler`` (``"pairs"``, ``"exact"`` or ``"exact-paired"``) records how the
     statistics were drawn.
     ``learner_options`` (:class:`~linclip.learners.infonce.InfoNCEOptions`, or ``None`` for
     its defaults) fills the InfoNCE columns of rows whose student or teacher is ``infonce``.
