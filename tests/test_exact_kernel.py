@@ -289,5 +289,8 @@ def test_former_sampler_name_is_refused_with_the_new_one(tmp_path, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "'exact-unpaired' is now called 'exact'" in err and "Traceback" not in err
+    from linclip.cli.common import _RENAMED
+
+    assert _RENAMED == exact.RENAMED_SAMPLERS
     with pytest.raises(ValueError, match="'exact-unpaired' is now called 'exact'"):
         run_grid(BimodalModel(d=6, d_t=5, r=2), n=100, eta=0.5, trials=1, sampler="exact-unpaired")

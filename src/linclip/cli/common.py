@@ -74,8 +74,9 @@ def positive_seconds(text: str) -> float:
 
 #: The choices of ``--sampler`` (:data:`linclip.data.exact.SAMPLERS`).
 SAMPLER_CHOICES = ("pairs", "exact", "exact-paired", "auto")
-#: Former names, refused with the new one (:data:`linclip.data.exact.RENAMED_SAMPLERS`).
-_RENAMED = {"exact-unpaired": "exact"}  # linclip.data.exact.RENAMED_SAMPLERS (no import: fast --help)
+#: Former names, refused with the new one: :data:`linclip.data.exact.RENAMED_SAMPLERS`, copied
+#: so that ``--help`` does not import numba (``tests/test_exact_kernel.py`` checks they agree).
+_RENAMED = {"exact-unpaired": "exact"}
 
 
 def _sampler(text: str) -> str:

@@ -504,7 +504,9 @@ def _chunk_normals(
 ) -> None:
     """Fill the rows ``v`` (shape (b, k)) with normals, ``chunk`` rows at a time, each chunk
     coordinate by coordinate: the compiled loop's order (its contiguous stores).
-    ``scratch`` holds at least ``b * k`` doubles."""
+
+    ``scratch`` holds at least ``b * k`` doubles.
+    """
     b, k = v.shape
     full = b // chunk
     if full:
