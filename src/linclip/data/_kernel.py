@@ -2,21 +2,25 @@ r"""Compiled inner loop of the filtered exact sampler: the same draws as NumPy, 
 
 :func:`linclip.data.exact.filtered_group_scatters` spends almost all of its time drawing the
 projected coordinates :math:`v_i \sim N(0, I_k)` of the filtered pairs, scoring them and
-summing them by cell. In NumPy that is several passes over each block of pairs, and NumPy's
-normal generator alone costs about 15 ns per normal on the project's 2-core machines. This
-module fuses the passes in one compiled loop (numba) that
+summing them by cell. NumPy's normal generator alone costs about 14 ns per normal on the
+project's 2-core machines, and NumPy needs several passes per block of pairs. This module
+does the work in one compiled function (numba) that
 
 * advances **the caller's SFC64 generator itself** (its four-word state is read, stepped in
   registers and written back), and draws each normal with **NumPy's own ziggurat** (NumPy's
-  tables, as shipped with numba), so the stream of normals is NumPy's
-  ``standard_normal`` stream bit for bit (``tests/test_exact_kernel.py``);
-* scores each row as it is drawn and buffers it in its cell; every 64 rows a cell's sums
-  are updated with dot products of contiguous columns (no BLAS call, so no BLAS threads to
-  contend for the two cores).
+  tables, as shipped with numba; the fast path inlined, the rare wedge and tail out of line),
+  so the stream of normals is NumPy's ``standard_normal`` stream bit for bit
+  (``tests/test_exact_kernel.py``);
+* works block by block (:data:`CHUNK` rows): the normals fill the block coordinate by
+  coordinate, as in the NumPy loop (``linclip.data.exact._chunk_normals``), then the scores,
+  the fold's reflection and the cells are loops over the block's rows that the compiler
+  vectorises, and the block's sums are dot products of contiguous columns, masked (one cell
+  needed) or gathered per cell (several), two columns against four at a time (no BLAS call,
+  so no BLAS threads to contend for the two cores).
 
 Why not numba's own ``Generator.standard_normal``: it reaches the bit generator through a
 function pointer and branches on the sign, and measured as slow as NumPy here (15 ns per
-normal), against about 5 ns for the inlined generator (``benchmarks/README.md``).
+normal), against about 3 ns for the inlined generator (``benchmarks/README.md``).
 
 Nothing here changes a law: for the same inputs and generator state the kernel and the NumPy
 loop (``linclip.data.exact._cell_sums_numpy``, the reference, used when numba is not
