@@ -311,15 +311,14 @@ if numba is not None:
                     count[only] += n_in
                     _sums(buf, nb, mask, masked, sum_v, sum_vv, only)
             else:
+                for cc in range(n_cells):
+                    if need[cc]:
+                        _keep_rows(buf, nb, cell, cc, count, limit, rows)
                 for t in range(nb):
                     cc = cell[t]
                     if not need[cc]:
                         continue
-                    have = count[cc]
-                    if have < limit:
-                        for j in range(k):
-                            rows[cc, have, j] = buf[j, t]
-                    count[cc] = have + 1
+                    count[cc] += 1
                     f = fill[cc]
                     for j in range(k):
                         gathered[cc, j, f] = buf[j, t]
